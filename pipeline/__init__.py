@@ -1,0 +1,1 @@
+"""facecorpus core library: corpus, sampling, detection, alignment, manifests. Never imports prefect."""

@@ -1,0 +1,19 @@
+"""Errors the pipeline expects, and records as data (a row with status and error)."""
+
+from __future__ import annotations
+
+
+class MediaError(Exception):
+    """An input that cannot be used: empty, truncated, not a video, unreadable.
+
+    The message names the file and the reason; it must be deterministic (no
+    temp paths, no timings) because it is written into ``videos.parquet``.
+    """
+
+
+class CorpusError(ValueError):
+    """The corpus description itself is wrong (bad manifest, path escaping the root)."""
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A detector's model files are not where they were looked for."""

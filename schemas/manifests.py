@@ -1,0 +1,75 @@
+"""Arrow schemas of the dataset manifests. ARCHITECTURE.md documents each column.
+
+Units are in the names: ``_px`` pixels of the upright full-resolution frame
+(origin top-left), ``_s`` seconds of the source's presentation timeline,
+``_deg`` degrees. Fixed-size lists are row-major.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+CORPUS_FIELDS = ("label", "original", "subject", "split", "license", "consent", "source")
+
+_corpus_columns = [pa.field(name, pa.string()) for name in CORPUS_FIELDS]
+
+VIDEOS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("duplicate_uris", pa.list_(pa.string()), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("container", pa.string()),
+        pa.field("video_codec", pa.string()),
+        pa.field("width_px", pa.int32()),
+        pa.field("height_px", pa.int32()),
+        pa.field("rotation_deg", pa.int16()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("fps", pa.float64()),
+        pa.field("frame_count", pa.int64()),
+        pa.field("has_audio", pa.bool_()),
+        pa.field("is_image", pa.bool_()),
+        pa.field("sampling", pa.string(), nullable=False),
+        pa.field("frames_sampled", pa.int32(), nullable=False),
+        pa.field("faces_found", pa.int32(), nullable=False),
+        pa.field("detector", pa.string(), nullable=False),
+        pa.field("detector_version", pa.string()),
+        pa.field("preset", pa.string(), nullable=False),
+        pa.field("fingerprint", pa.string(), nullable=False),
+        *_corpus_columns,
+    ],
+    metadata={"facecorpus.manifest": "videos", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+
+# Columns of a face that the extraction computes; the corpus fields are joined at merge.
+FACE_CORE_FIELDS = [
+    pa.field("face_id", pa.string(), nullable=False),
+    pa.field("video_id", pa.string(), nullable=False),
+    pa.field("uri", pa.string(), nullable=False),
+    pa.field("frame_index", pa.int32(), nullable=False),
+    pa.field("pts_s", pa.float64(), nullable=False),
+    pa.field("frame_width_px", pa.int32(), nullable=False),
+    pa.field("frame_height_px", pa.int32(), nullable=False),
+    pa.field("face_index", pa.int16(), nullable=False),
+    pa.field("bbox_xyxy_px", pa.list_(pa.float32(), 4), nullable=False),
+    pa.field("det_score", pa.float32(), nullable=False),
+    pa.field("landmarks5_px", pa.list_(pa.float32(), 10), nullable=False),
+    pa.field("detector", pa.string(), nullable=False),
+    pa.field("detector_version", pa.string(), nullable=False),
+    pa.field("sampling", pa.string(), nullable=False),
+    pa.field("preset", pa.string(), nullable=False),
+    pa.field("crop_size_px", pa.int32(), nullable=False),
+    pa.field("affine_2x3", pa.list_(pa.float64(), 6), nullable=False),
+    pa.field("crop_path", pa.string(), nullable=False),
+    pa.field("crop_sha256", pa.string(), nullable=False),
+]
+
+FACES_SCHEMA = pa.schema(
+    [*FACE_CORE_FIELDS, *_corpus_columns],
+    metadata={"facecorpus.manifest": "faces", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+FACE_CORE_SCHEMA = pa.schema(FACE_CORE_FIELDS)
