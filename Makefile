@@ -20,7 +20,7 @@ install: $(STAMP)
 
 demo: install
 	$(FACECORPUS) sample-corpus --params params.yaml
-	$(FACECORPUS) extract --params params.yaml
+	$(FACECORPUS) ingest --params params.yaml
 
 test: install
 	$(PY) -m pytest

@@ -17,3 +17,15 @@ class CorpusError(ValueError):
 
 class ModelNotFoundError(FileNotFoundError):
     """A detector's model files are not where they were looked for."""
+
+
+class TransientError(Exception):
+    """A failure that may not happen again (I/O error, a decoder killed by a signal).
+
+    Retried with backoff inside a run; recorded with ``error_kind='transient'`` when
+    retries run out, and rerun by ``facecorpus retry-failed``.
+    """
+
+
+class VideoTimeout(TransientError):
+    """A video's processing ran past its deadline; its decoder was killed."""

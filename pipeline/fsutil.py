@@ -7,9 +7,13 @@ killed run never leaves a half-written file under its final name.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 _CHUNK_BYTES = 1 << 20
 _FILE_MODE = 0o644
@@ -53,3 +57,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, skip_if_same: bool = False) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """Parquet bytes of ``table``: same table, same bytes (no timestamps are written)."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()

@@ -21,6 +21,7 @@ import math
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from pipeline.errors import MediaError
+from pipeline.errors import MediaError, TransientError, VideoTimeout
 from pipeline.ffmpeg_bin import ffmpeg_exe
 from pipeline.probe import ProbeInfo
 
@@ -153,15 +154,36 @@ def _uniform_rule(spec: SampleSpec, info: ProbeInfo) -> str:
     return "+".join(terms)
 
 
-def iter_frames(path: Path, spec: SampleSpec, info: ProbeInfo) -> Iterator[Frame]:
+@dataclass(frozen=True)
+class Deadline:
+    """When a video's processing must end: ``at_s`` on the monotonic clock; the
+    budget ``timeout_s`` is what error messages name (a deterministic number)."""
+
+    at_s: float
+    timeout_s: float
+
+    @classmethod
+    def after(cls, timeout_s: float) -> Deadline:
+        return cls(time.monotonic() + timeout_s, timeout_s)
+
+    def remaining_s(self) -> float:
+        return self.at_s - time.monotonic()
+
+
+def iter_frames(path: Path, spec: SampleSpec, info: ProbeInfo, deadline: Deadline | None = None) -> Iterator[Frame]:
     """Decode the frames ``spec`` selects from ``path``, in presentation order.
 
-    Raises :class:`MediaError` when ffmpeg fails before producing any frame.
+    Raises :class:`MediaError` when ffmpeg fails before producing any frame,
+    :class:`VideoTimeout` when ``deadline`` passes (ffmpeg is killed), and
+    :class:`TransientError` when ffmpeg dies of a signal nobody here sent.
     """
+    name = Path(path).name
     argv = build_command(path, spec, info)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stderr = _StderrReader(proc.stderr)
+    watchdog = _Watchdog(proc, deadline)
     index = 0
+    closed_early = False
     try:
         while (image := _read_ppm(proc.stdout)) is not None:
             pts_s = stderr.pts_of(index)
@@ -170,13 +192,41 @@ def iter_frames(path: Path, spec: SampleSpec, info: ProbeInfo) -> Iterator[Frame
             yield Frame(index=index, pts_s=pts_s, image_rgb=image)
             index += 1
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
+            closed_early = True
             proc.stdout.close()
             proc.kill()
         rc = proc.wait()
         stderr.join()
+    if watchdog.fired:
+        raise VideoTimeout(f"{name}: still decoding after the {deadline.timeout_s:g} s timeout; ffmpeg was killed")
+    if rc < 0 and not closed_early:
+        raise TransientError(f"{name}: ffmpeg was killed by signal {-rc}")
     if rc != 0 and index == 0:
-        raise MediaError(f"{Path(path).name}: ffmpeg could not decode it ({stderr.last_error()})")
+        raise MediaError(f"{name}: ffmpeg could not decode it ({stderr.last_error()})")
+
+
+class _Watchdog:
+    """Kills ``proc`` when ``deadline`` passes."""
+
+    def __init__(self, proc: subprocess.Popen, deadline: Deadline | None) -> None:
+        self.fired = False
+        self._proc = proc
+        self._timer = None
+        if deadline is not None:
+            self._timer = threading.Timer(max(deadline.remaining_s(), 0.0), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        if self._proc.poll() is None:
+            self.fired = True
+            self._proc.kill()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class _StderrReader:

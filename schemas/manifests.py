@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 CORPUS_FIELDS = ("label", "original", "subject", "split", "license", "consent", "source")
 
@@ -22,6 +22,7 @@ VIDEOS_SCHEMA = pa.schema(
         pa.field("duplicate_uris", pa.list_(pa.string()), nullable=False),
         pa.field("status", pa.string(), nullable=False),
         pa.field("error", pa.string()),
+        pa.field("error_kind", pa.string()),
         pa.field("size_bytes", pa.int64()),
         pa.field("container", pa.string()),
         pa.field("video_codec", pa.string()),
@@ -39,17 +40,18 @@ VIDEOS_SCHEMA = pa.schema(
         pa.field("detector", pa.string(), nullable=False),
         pa.field("detector_version", pa.string()),
         pa.field("preset", pa.string(), nullable=False),
-        pa.field("fingerprint", pa.string(), nullable=False),
+        pa.field("detect_fingerprint", pa.string(), nullable=False),
+        pa.field("align_fingerprint", pa.string(), nullable=False),
         *_corpus_columns,
     ],
     metadata={"facecorpus.manifest": "videos", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )
 
-# Columns of a face that the extraction computes; the corpus fields are joined at merge.
-FACE_CORE_FIELDS = [
+# A face's columns, split by the stage that computes them; the merge joins them
+# with the video's uri and corpus fields.
+DETECTION_FIELDS = [
     pa.field("face_id", pa.string(), nullable=False),
     pa.field("video_id", pa.string(), nullable=False),
-    pa.field("uri", pa.string(), nullable=False),
     pa.field("frame_index", pa.int32(), nullable=False),
     pa.field("pts_s", pa.float64(), nullable=False),
     pa.field("frame_width_px", pa.int32(), nullable=False),
@@ -61,15 +63,25 @@ FACE_CORE_FIELDS = [
     pa.field("detector", pa.string(), nullable=False),
     pa.field("detector_version", pa.string(), nullable=False),
     pa.field("sampling", pa.string(), nullable=False),
+]
+CROP_FIELDS = [
+    pa.field("face_id", pa.string(), nullable=False),
     pa.field("preset", pa.string(), nullable=False),
     pa.field("crop_size_px", pa.int32(), nullable=False),
     pa.field("affine_2x3", pa.list_(pa.float64(), 6), nullable=False),
     pa.field("crop_path", pa.string(), nullable=False),
     pa.field("crop_sha256", pa.string(), nullable=False),
 ]
+DETECTIONS_SCHEMA = pa.schema(DETECTION_FIELDS)
+CROPS_SCHEMA = pa.schema(CROP_FIELDS)
 
 FACES_SCHEMA = pa.schema(
-    [*FACE_CORE_FIELDS, *_corpus_columns],
+    [
+        *DETECTION_FIELDS[:2],
+        pa.field("uri", pa.string(), nullable=False),
+        *DETECTION_FIELDS[2:],
+        *CROP_FIELDS[1:],
+        *_corpus_columns,
+    ],
     metadata={"facecorpus.manifest": "faces", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )
-FACE_CORE_SCHEMA = pa.schema(FACE_CORE_FIELDS)

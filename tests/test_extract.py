@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.alignment import AlignConfig
 from pipeline.extract import DONE_MARKER, ExtractConfig
 from pipeline.fsutil import sha256_file
 from pipeline.run import run_extract
@@ -111,6 +112,8 @@ def test_bad_inputs_become_failed_rows_and_the_run_goes_on(bad_corpus, tmp_path)
     videos = pl.read_parquet(tmp_path / "out" / "videos.parquet")
     status = {r["uri"]: (r["status"], r["error"]) for r in videos.iter_rows(named=True)}
     assert status["good.jpg"] == ("ok", None)
+    kinds = {r["uri"]: r["error_kind"] for r in videos.iter_rows(named=True)}
+    assert kinds == {"good.jpg": None, **{u: "permanent" for u in status if u != "good.jpg"}}
     assert status["zero.mp4"] == ("failed", "zero.mp4: empty file (0 bytes)")
     assert status["notes.mp4"] == ("failed", "notes.mp4: not a readable video or image (Invalid data found when processing input)")
     assert status["truncated.mp4"][0] == "failed" and status["truncated.mp4"][1].startswith("truncated.mp4: ")
@@ -141,7 +144,8 @@ def test_changing_a_parameter_redoes_the_work_and_changes_the_crops(extracted, f
     out, _ = extracted
     target = tmp_path / "ffhq"
     shutil.copytree(out, target)
-    run_extract(fixture_corpus, target, ExtractConfig(align=__import__("pipeline.alignment").alignment.AlignConfig("ffhq", 256)))
+    summary = run_extract(fixture_corpus, target, ExtractConfig(align=AlignConfig("ffhq", 256)))
+    assert summary.videos_detected == 0 and summary.videos_aligned == 5  # the detector never ran
     faces = pl.read_parquet(target / "faces.parquet")
     base = pl.read_parquet(out / "faces.parquet")
     assert faces["face_id"].to_list() == base["face_id"].to_list()  # same detections
@@ -169,13 +173,13 @@ def test_a_killed_run_resumes_to_the_same_result(four_videos, tmp_path):
     proc = subprocess.Popen(_cli(four_videos, killed), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if list(killed.glob(f"work/*/*/{DONE_MARKER}")):
+        if list(killed.glob(f"work/*/align-*/{DONE_MARKER}")):
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.005)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    done = len(list(killed.glob(f"work/*/*/{DONE_MARKER}")))
+    done = len(list(killed.glob(f"work/*/align-*/{DONE_MARKER}")))
     assert 1 <= done < 4 and not (killed / "faces.parquet").exists()
     result = subprocess.run(_cli(four_videos, killed), check=True, cwd=REPO, capture_output=True, text=True)
     assert f"({done} already done)" in result.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -39,7 +39,8 @@ class DetectorConfig:
     det_max_side: int = DEFAULT_DET_MAX_SIDE
     models_root: Path | None = None
     model_pack: str = "buffalo_l"
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # onnxruntime intra-op threads per session (0: all cores). Speed only: not in fingerprints.
+    threads: int = 0
 
 
 class Detector(abc.ABC):

@@ -92,13 +92,13 @@ class CenterFaceDetector(Detector):
         self._sha256 = sha256_file(self.model_path)
         model = load_fast_model(self.model_path)
         self.session = ort.InferenceSession(
-            model.SerializeToString(), sess_options=session_options(), providers=["CPUExecutionProvider"]
+            model.SerializeToString(), sess_options=session_options(config.threads), providers=["CPUExecutionProvider"]
         )
 
     @classmethod
     def shared(cls, config: DetectorConfig) -> "CenterFaceDetector":
         """One instance per process and config: the model loads once."""
-        key = (config.score_threshold, config.nms_iou, config.det_max_side)
+        key = (config.score_threshold, config.nms_iou, config.det_max_side, config.threads)
         with _lock:
             if key not in _shared:
                 _shared[key] = cls(config)

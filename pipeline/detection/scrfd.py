@@ -94,13 +94,13 @@ def scrfd_model_path(config: DetectorConfig) -> Path:
     return candidates[0]
 
 
-def _session_options():
+def _session_options(threads: int = 0):
     from pipeline.detection.centerface import session_options
 
-    return session_options()
+    return session_options(threads)
 
 
-def load_scrfd(path: Path):
+def load_scrfd(path: Path, threads: int = 0):
     """insightface's SCRFD for the existing file ``path``, on CPU.
 
     ``path`` must exist (checked here again): with an existing ``.onnx`` path and
@@ -115,7 +115,7 @@ def load_scrfd(path: Path):
     model = get_model(
         str(path),
         providers=PROVIDERS,
-        sess_options=_session_options(),
+        sess_options=_session_options(threads),
         download=False,
         # One dynamic-shape Session for every input size, rather than insightface
         # 2.1's default of one extra fixed-shape Session per distinct size (stills
@@ -150,7 +150,7 @@ class ScrfdDetector(Detector):
     def __init__(self, config: DetectorConfig, model_path: Path | None = None) -> None:
         self.config = config
         self.model_path = Path(model_path) if model_path is not None else scrfd_model_path(config)
-        self.model = load_scrfd(self.model_path)
+        self.model = load_scrfd(self.model_path, config.threads)
         # (width, height) when the graph's input is fixed, else None (dynamic).
         fixed = getattr(self.model, "static_input_size", None)
         self.fixed_input_size: tuple[int, int] | None = tuple(int(v) for v in fixed) if fixed is not None else None
@@ -167,7 +167,7 @@ class ScrfdDetector(Detector):
     def shared(cls, config: DetectorConfig) -> "ScrfdDetector":
         """One instance per process and config: the model loads once."""
         path = scrfd_model_path(config)
-        key = (str(path), config.score_threshold, config.nms_iou, config.det_max_side)
+        key = (str(path), config.score_threshold, config.nms_iou, config.det_max_side, config.threads)
         with _lock:
             if key not in _shared:
                 _shared[key] = cls(config, path)

@@ -1,0 +1,110 @@
+"""One video through detect and align, decoding its frames once.
+
+:class:`VideoJob` is the stage the runs drive: it reuses whatever each stage has
+already finished for the video (same fingerprint), detects only when the detect
+stage has no result, aligns from stored detections when only alignment changed,
+and records bad inputs as failed rows (the :class:`~pipeline.stage.Stage` base
+keeps retries, stats and errors).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipeline.errors import MediaError
+from pipeline.extract import ExtractConfig
+from pipeline.probe import probe
+from pipeline.sampling import Deadline, iter_frames
+from pipeline.snapshot import VideoInput
+from pipeline.stage import Stage
+from pipeline.stages.align import AlignStage
+from pipeline.stages.detect import DetectResult, DetectStage
+
+
+@dataclass(frozen=True)
+class VideoOutcome:
+    """A video's stage results; ``detected``/``aligned`` say what ran in this call."""
+
+    video: dict
+    detections: pa.Table
+    crops: pa.Table | None
+    detected: bool = False
+    aligned: bool = False
+    frames_decoded: int = 0
+
+    @property
+    def skipped(self) -> bool:
+        return not (self.detected or self.aligned)
+
+
+class VideoJob(Stage[VideoInput, VideoOutcome]):
+    name = "video"
+
+    def __init__(self, out_dir: Path, config: ExtractConfig, timeout_s: float | None = None, retries: int = 2, backoff_s: float = 0.5) -> None:
+        super().__init__(retries=retries, backoff_s=backoff_s)
+        self.config = config
+        self.timeout_s = timeout_s
+        self.detect = DetectStage(out_dir, config.sampling, config.detector)
+        self.align = AlignStage(out_dir, config.align, config.crop_format, config.crop_quality, self.detect.fingerprint)
+        self._counts_lock = threading.Lock()
+        self.videos_detected = 0
+        self.videos_aligned = 0
+
+    def skip(self, item: VideoInput) -> VideoOutcome | None:
+        det = self.detect.load(item.video_id)
+        if det is None:
+            return None
+        if not det.ok:
+            return VideoOutcome(self._video(det), det.detections, None)
+        crops = self.align.load(item.video_id)
+        return None if crops is None else VideoOutcome(self._video(det), det.detections, crops)
+
+    def process(self, item: VideoInput) -> VideoOutcome:
+        if item.problem:
+            raise MediaError(item.problem)
+        deadline = Deadline.after(self.timeout_s) if self.timeout_s else None
+        det = self.detect.load(item.video_id)
+        if det is not None and det.detections.num_rows == 0:
+            return self._finish(det, [], detected=False, frames=0)
+        info = probe(item.entry.path)
+        stored = _by_frame(det.detections) if det is not None else None
+        detections, crops, frames = [], [], 0
+        for frame in iter_frames(item.entry.path, self.config.sampling, info, deadline):
+            frames += 1
+            rows = self.detect.detect_frame(item.video_id, frame) if stored is None else stored.get(frame.index, [])
+            if stored is None:
+                detections += rows
+            if rows:
+                crops += self.align.align_frame(frame, rows)
+        if det is None:
+            det = self.detect.save(self.detect.video_row(item.video_id, item.size_bytes, info, frames, len(detections)), detections)
+        elif frames != det.video["frames_sampled"]:
+            raise MediaError(f"{item.entry.uri}: decoded {frames} frames, detections were made on {det.video['frames_sampled']}")
+        return self._finish(det, crops, detected=stored is None, frames=frames)
+
+    def failed(self, item: VideoInput, error: Exception, kind: str) -> VideoOutcome:
+        det = self.detect.save_failure(item.video_id, item.size_bytes, error, kind)
+        return VideoOutcome(self._video(det), det.detections, None)
+
+    def _finish(self, det: DetectResult, crop_rows: list[dict], detected: bool, frames: int) -> VideoOutcome:
+        crops = self.align.save(det.video["video_id"], crop_rows)
+        with self._counts_lock:
+            self.videos_detected += detected
+            self.videos_aligned += 1
+        return VideoOutcome(self._video(det), det.detections, crops, detected=detected, aligned=True, frames_decoded=frames)
+
+    def _video(self, det: DetectResult) -> dict:
+        preset = self.config.align.text
+        fingerprint = self.align.fingerprint if det.ok else ""
+        return {**det.video, "preset": preset, "align_fingerprint": fingerprint}
+
+
+def _by_frame(detections: pa.Table) -> dict[int, list[dict]]:
+    grouped: dict[int, list[dict]] = {}
+    for row in detections.to_pylist():
+        grouped.setdefault(row["frame_index"], []).append(row)
+    return grouped
