@@ -44,11 +44,24 @@ class VideoOutcome:
 class VideoJob(Stage[VideoInput, VideoOutcome]):
     name = "video"
 
-    def __init__(self, out_dir: Path, config: ExtractConfig, timeout_s: float | None = None, retries: int = 2, backoff_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        config: ExtractConfig,
+        timeout_s: float | None = None,
+        retries: int = 2,
+        backoff_s: float = 0.5,
+        detect_root: Path | None = None,
+        align: bool = True,
+    ) -> None:
+        """``out_dir`` holds the align work, crops and manifests; ``detect_root`` the
+        detect work (default ``out_dir``; separate for DVC, whose stage outputs may
+        not overlap). ``align=False`` runs the detect stage only."""
         super().__init__(retries=retries, backoff_s=backoff_s)
         self.config = config
         self.timeout_s = timeout_s
-        self.detect = DetectStage(out_dir, config.sampling, config.detector)
+        self.with_align = align
+        self.detect = DetectStage(detect_root or out_dir, config.sampling, config.detector)
         self.align = AlignStage(out_dir, config.align, config.crop_format, config.crop_quality, self.detect.fingerprint)
         self._counts_lock = threading.Lock()
         self.videos_detected = 0
@@ -58,7 +71,7 @@ class VideoJob(Stage[VideoInput, VideoOutcome]):
         det = self.detect.load(item.video_id)
         if det is None:
             return None
-        if not det.ok:
+        if not det.ok or not self.with_align:
             return VideoOutcome(self._video(det), det.detections, None)
         crops = self.align.load(item.video_id)
         return None if crops is None else VideoOutcome(self._video(det), det.detections, crops)
@@ -78,12 +91,16 @@ class VideoJob(Stage[VideoInput, VideoOutcome]):
             rows = self.detect.detect_frame(item.video_id, frame) if stored is None else stored.get(frame.index, [])
             if stored is None:
                 detections += rows
-            if rows:
+            if rows and self.with_align:
                 crops += self.align.align_frame(frame, rows)
         if det is None:
             det = self.detect.save(self.detect.video_row(item.video_id, item.size_bytes, info, frames, len(detections)), detections)
         elif frames != det.video["frames_sampled"]:
             raise MediaError(f"{item.entry.uri}: decoded {frames} frames, detections were made on {det.video['frames_sampled']}")
+        if not self.with_align:
+            with self._counts_lock:
+                self.videos_detected += 1
+            return VideoOutcome(self._video(det), det.detections, None, detected=True, frames_decoded=frames)
         return self._finish(det, crops, detected=stored is None, frames=frames)
 
     def failed(self, item: VideoInput, error: Exception, kind: str) -> VideoOutcome:
