@@ -30,10 +30,12 @@ def _add_ingest_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout-s", type=float, default=d["timeout_s"], help="per-video timeout: a hung decoder is killed and the video recorded as failed")
     parser.add_argument("--retries", type=int, default=d["retries"], help="retries, with exponential backoff, of a video that failed transiently")
     parser.add_argument("--backoff-s", type=float, default=d["backoff_s"], help="first retry delay; doubles each retry")
-    parser.add_argument("--max-failure-ratio", type=float, default=d["max_failure_ratio"], help="the run fails when a larger share of videos failed")
+    parser.add_argument("--max-failure-ratio", type=float, default=None,
+                        help=f"the run fails when a larger share of videos failed; unset: validate.max_failure_ratio of --params, else {d['max_failure_ratio']}")
     parser.add_argument("--runner", choices=["local", "dask"], default="local", help="task runner: local threads, or Dask")
     parser.add_argument("--dask-address", default=None, help="tcp://host:port of an existing Dask scheduler; unset with --runner dask: a LocalCluster")
     parser.add_argument("--dask-workers", type=int, default=None, help="LocalCluster worker processes; unset: half the cores")
+    parser.add_argument("--reports-dir", type=Path, default=None, help="validation report and Data Docs; unset: 'reports' beside --out")
 
 
 def _register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
@@ -52,7 +54,25 @@ def _register(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
 
 def _options(args: argparse.Namespace) -> dict:
     keys = set(EXTRACT_DEFAULTS) | set(INGEST_DEFAULTS)
-    return {k: v for k, v in vars(args).items() if k in keys}
+    options = {k: v for k, v in vars(args).items() if k in keys and v is not None}
+    if args.detect_root is not None:
+        options["detect_root"] = str(args.detect_root.resolve())
+    limits = _validate_limits(args.params) if args.params is not None else {}
+    if args.max_failure_ratio is None and "max_failure_ratio" in limits:
+        options["max_failure_ratio"] = limits["max_failure_ratio"]
+    options["validate"] = limits
+    options["reports_dir"] = str(args.reports_dir.resolve()) if args.reports_dir else None
+    return options
+
+
+def _validate_limits(params: Path) -> dict:
+    """The contract limits of params.yaml's ``validate`` section (the flow validates after merging)."""
+    import yaml
+
+    from schemas.contracts.limits import ContractLimits
+
+    section = (yaml.safe_load(params.read_text(encoding="utf-8")) or {}).get("validate") or {}
+    return ContractLimits.from_params(section).as_dict()
 
 
 def _flow(args: argparse.Namespace):

@@ -1,8 +1,10 @@
 """The ``ingest`` Prefect flow: thin orchestration over ``pipeline.ingest``.
 
 snapshot + plan -> one task per shard (never per video or frame: thousands of
-task runs make a Prefect server unstable) -> merge -> validate -> a markdown
-artifact with counts, failures and throughput -> the failure-ratio gate.
+task runs make a Prefect server unstable) -> merge -> validate (the Great
+Expectations contracts) -> a markdown artifact with counts, failures,
+throughput and the validation summary -> the failure-ratio gate, then the
+contracts' gate (an error-level failure ends the run Failed).
 Cross-run skipping comes from the stages' completion markers, not from
 Prefect's cache (whose default key includes the flow run id).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -30,6 +33,26 @@ TASK_RETRIES = 2
 
 class FailureRatioExceeded(RuntimeError):
     """More videos failed than ``max_failure_ratio`` allows: the run is marked Failed."""
+
+
+class ContractViolation(RuntimeError):
+    """An error-level data contract failed on the merged dataset: the run is marked Failed."""
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    passed: bool
+    summary: str
+
+
+@task(name="validate")
+def validate_task(out_dir: str, limits: dict, reports_dir: str, data_docs: bool) -> ValidationOutcome:
+    """The Great Expectations suites over the merged manifests and crops."""
+    from pipeline.validate import validate_dataset
+    from schemas.contracts.limits import ContractLimits
+
+    report = validate_dataset(Path(out_dir), ContractLimits.from_params(limits), reports_dir=Path(reports_dir), build_docs=data_docs)
+    return ValidationOutcome(report.passed, report.summary())
 
 
 def _transient_only(task_, task_run, state) -> bool:
@@ -72,12 +95,19 @@ def ingest(corpus: str, out: str, options: dict | None = None, only: list[str] |
     futures = [process_shard.submit(str(out_dir), s, plan.shard_inputs(s), options, settings) for s in plan.shards]
     reports = [f.result() for f in futures]
     report = lib.finish(out_dir, plan, options, settings, reports, started)
-    create_markdown_artifact(key="ingest-report", markdown=report.markdown(), description="facecorpus ingest report")
+    reports_dir = options.get("reports_dir") or str(out_dir.parent / "reports")
+    # One failure-ratio limit for both gates: the flow's and the contract's.
+    limits = {**(options.get("validate") or {}), "max_failure_ratio": settings.max_failure_ratio}
+    validation = validate_task(str(out_dir), limits, reports_dir, bool(options.get("data_docs", True)))
+    markdown = report.markdown() + "\n## Validation\n\n```\n" + validation.summary + "\n```\n"
+    create_markdown_artifact(key="ingest-report", markdown=markdown, description="facecorpus ingest report")
     if not report.gate_passed:
         raise FailureRatioExceeded(
             f"{report.failed} of {report.videos} videos failed ({report.failure_ratio:.1%} > {report.max_failure_ratio:.1%}): "
             + "; ".join(report.failures)
         )
+    if not validation.passed:
+        raise ContractViolation(validation.summary)
     return report
 
 

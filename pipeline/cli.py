@@ -34,6 +34,7 @@ def add_params_option(parser: argparse.ArgumentParser, sections: Sequence[str]) 
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("corpus", type=Path, nargs="?", help="corpus folder, corpus manifest (.csv/.jsonl/.parquet) or DFDC metadata.json")
     parser.add_argument("--out", type=Path, help="dataset folder (manifests, crops, work)")
+    parser.add_argument("--detect-root", type=Path, default=None, help="folder for the detect stage's work; unset: the dataset folder")
 
 
 def add_extract_options(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +78,19 @@ def _register_sample_corpus(sub: argparse._SubParsersAction) -> None:  # noqa: S
     sc.set_defaults(func=_cmd_sample_corpus)
 
 
-LIBRARY_COMMANDS: tuple[Registrar, ...] = (_register_extract, _register_sample_corpus)
+def _register_dataset(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    from pipeline import cli_dataset
+
+    cli_dataset.register(sub)
+
+
+def _register_validate(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001
+    from pipeline import cli_validate
+
+    cli_validate.add_parser(sub)
+
+
+LIBRARY_COMMANDS: tuple[Registrar, ...] = (_register_extract, _register_sample_corpus, _register_dataset, _register_validate)
 
 
 def build_parser(registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> argparse.ArgumentParser:
@@ -101,7 +114,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         def progress(items):
             return tqdm(items, desc="videos", unit="video", file=sys.stderr, disable=None)
 
-    summary = run_extract(args.corpus, args.out, config, progress=progress, timeout_s=args.timeout_s)
+    summary = run_extract(args.corpus, args.out, config, progress=progress, timeout_s=args.timeout_s, detect_root=args.detect_root)
     out = summary.out_dir
     print(
         f"videos: {summary.videos_ok} ok, {summary.videos_failed} failed ({summary.videos_skipped} already done)\n"
@@ -132,7 +145,7 @@ def parse(argv: Sequence[str] | None, parser: argparse.ArgumentParser) -> argpar
     subparser = parser._subparsers._group_actions[0].choices[args.command]  # noqa: SLF001
     actions = {a.dest: a for a in subparser._actions}  # noqa: SLF001
     defaults = {}
-    for name in args.params_sections:
+    for name in getattr(args, "params_sections", (args.command.replace("-", "_"),)):
         section = _params_section(args.params, name)
         unknown = sorted(set(section) - set(actions))
         if unknown:

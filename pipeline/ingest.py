@@ -99,9 +99,10 @@ class IngestReport:
         return "\n".join(lines) + "\n"
 
 
-def make_job(out_dir: Path, options: dict, settings: IngestSettings) -> VideoJob:
-    config = extract_config(options, threads=settings.ort_threads)
-    return VideoJob(out_dir, config, timeout_s=settings.timeout_s, retries=settings.retries, backoff_s=settings.backoff_s)
+def make_job(out_dir: Path, options: dict, settings: IngestSettings, threads: int | None = None) -> VideoJob:
+    config = extract_config(options, threads=settings.ort_threads if threads is None else threads)
+    detect_root = Path(options["detect_root"]) if options.get("detect_root") else None
+    return VideoJob(out_dir, config, timeout_s=settings.timeout_s, retries=settings.retries, backoff_s=settings.backoff_s, detect_root=detect_root)
 
 
 def prepare(corpus: Path, out_dir: Path, options: dict, settings: IngestSettings, only: list[str] | None = None) -> Plan:
@@ -117,10 +118,12 @@ def prepare(corpus: Path, out_dir: Path, options: dict, settings: IngestSettings
 
 def run_shard(out_dir: Path, shard: Shard, inputs: list[VideoInput], options: dict, settings: IngestSettings) -> ShardReport:
     """Run a shard's videos through a pool of ``settings.worker_count`` threads (decoding
-    runs in ffmpeg processes and inference releases the GIL), then mark the shard done."""
+    runs in ffmpeg processes and inference releases the GIL; no more threads than
+    videos, the cores split among them: ``IngestSettings.pool_for``), then mark the shard done."""
     started = time.perf_counter()
-    job = make_job(out_dir, options, settings)
-    with ThreadPoolExecutor(max_workers=settings.worker_count) as pool:
+    workers, threads = settings.pool_for(len(inputs))
+    job = make_job(out_dir, options, settings, threads=threads)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(job.run_one, inputs))
     mark_shard_done(out_dir, shard)
     return ShardReport(

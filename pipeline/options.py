@@ -15,6 +15,7 @@ from pipeline.detection import DetectorConfig
 from pipeline.detection.base import DEFAULT_DET_MAX_SIDE, DEFAULT_NMS_IOU, DEFAULT_SCORE_THRESHOLD
 from pipeline.extract import ExtractConfig
 from pipeline.sampling import SampleSpec
+from schemas.contracts.limits import ContractLimits
 
 EXTRACT_DEFAULTS: dict = {
     "sample": "fps:1",
@@ -41,7 +42,7 @@ INGEST_DEFAULTS: dict = {
     "timeout_s": 600.0,
     "retries": 2,
     "backoff_s": 1.0,
-    "max_failure_ratio": 0.2,
+    "max_failure_ratio": ContractLimits().max_failure_ratio,
 }
 
 
@@ -100,4 +101,11 @@ class IngestSettings:
     @property
     def ort_threads(self) -> int:
         """onnxruntime threads per inference, so workers x threads fills the cores without oversubscribing."""
-        return max(1, (os.cpu_count() or 1) // self.worker_count)
+        return self.pool_for(self.worker_count)[1]
+
+    def pool_for(self, videos: int) -> tuple[int, int]:
+        """(workers, onnxruntime threads per worker) for a shard of ``videos`` videos: no
+        more workers than videos, and the cores shared among the workers that run, so
+        a one-video shard gets every core rather than 1/workers of them."""
+        workers = max(1, min(self.worker_count, videos))
+        return workers, max(1, (os.cpu_count() or 1) // workers)

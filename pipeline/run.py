@@ -59,11 +59,21 @@ def run_extract(
     config: ExtractConfig,
     progress: Callable[[Iterable], Iterable] | None = None,
     timeout_s: float | None = None,
+    detect_root: Path | None = None,
+    align: bool = True,
 ) -> RunSummary:
-    """Extract every video of the corpus, one after another, then merge the manifests."""
+    """Extract every video of the corpus, one after another, then merge the manifests
+    (with ``align=False``: the detect stage only, into ``detect_root``; no manifests)."""
     started = time.perf_counter()
     inputs = snapshot(load_corpus(corpus_location))
-    job = VideoJob(out_dir, config, timeout_s=timeout_s)
+    job = VideoJob(out_dir, config, timeout_s=timeout_s, detect_root=detect_root, align=align)
     outcomes = list(job.run(progress(inputs) if progress else inputs))
-    write_manifests(Path(out_dir), inputs, outcomes)
+    if align:
+        write_manifests(Path(out_dir), inputs, outcomes)
     return summarize(out_dir, outcomes, time.perf_counter() - started)
+
+
+def missing_detections(corpus_location: Path, config: ExtractConfig, detect_root: Path) -> list[str]:
+    """Uris of corpus videos the detect stage has not finished (under the current fingerprint)."""
+    job = VideoJob(detect_root, config, detect_root=detect_root, align=False)
+    return [i.entry.uri for i in snapshot(load_corpus(corpus_location)) if job.detect.load(i.video_id) is None]

@@ -85,3 +85,25 @@ FACES_SCHEMA = pa.schema(
     ],
     metadata={"facecorpus.manifest": "faces", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )
+
+# Release packing (pipeline/pack.py): crops packed into WebDataset tar shards.
+SHARD_INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("shard", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+    ],
+    metadata={"facecorpus.manifest": "shard_index", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+CROP_LOCATIONS_SCHEMA = pa.schema(
+    [
+        pa.field("face_id", pa.string(), nullable=False),
+        pa.field("crop_sha256", pa.string(), nullable=False),
+        pa.field("shard", pa.string(), nullable=False),
+        pa.field("member", pa.string(), nullable=False),
+        pa.field("offset_bytes", pa.int64(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+    ],
+    metadata={"facecorpus.manifest": "crop_locations", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)

@@ -2,45 +2,39 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+import json
 
 import polars as pl
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.dvcproject import make_project, sh, update_params
+
+STAGES = ("sample_corpus", "snapshot", "detect", "align", "validate", "pack")
 
 
-def sh(cwd: Path, *argv: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{argv}: {result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
+def ran(output: str) -> set[str]:
+    return {s for s in STAGES if f"Running stage '{s}'" in output}
 
 
 def test_dvc_repro_runs_the_stages_and_reruns_only_what_a_parameter_touches(tmp_path):
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
-        shutil.copy(REPO / name, project / name)
-    for name in ("pipeline", "schemas"):
-        shutil.copytree(REPO / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-    sh(project, "git", "init", "-q")
-    sh(project, "dvc", "init", "-q")
+    project = make_project(tmp_path / "project", tmp_path / "remote")
 
-    first = sh(project, "dvc", "repro")
-    assert "Running stage 'sample_corpus'" in first and "Running stage 'extract'" in first
+    first = sh(project, "dvc", "repro").stdout
+    assert ran(first) == set(STAGES)
     faces = pl.read_parquet(project / "data" / "dataset" / "faces.parquet")
     assert faces.height > 20 and faces["preset"].unique().to_list() == ["arcface:112:margin=0"]
-    assert "up to date" in sh(project, "dvc", "repro")
+    metrics = json.loads((project / "data" / "metrics" / "detect.json").read_text())
+    assert metrics["videos"] == 5 and metrics["failed"] == 0 and metrics["frames"] == 10
+    assert {p.name for p in (project / "data" / "plots").iterdir()} == {"face_size_px.csv", "det_score.csv", "yaw_proxy.csv", "sharpness.csv"}
+    assert "up to date" in sh(project, "dvc", "repro").stdout
+    assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
 
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["extract"].update(preset="ffhq", size=256)
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    second = sh(project, "dvc", "repro")
-    assert "Stage 'sample_corpus' didn't change" in second and "Running stage 'extract'" in second
-    faces = pl.read_parquet(project / "data" / "dataset" / "faces.parquet")
+    update_params(project, {"extract": {"preset": "ffhq", "size": 256}})
+    second = sh(project, "dvc", "repro").stdout
+    assert ran(second) == {"align", "validate", "pack"}, second
+    assert "Stage 'detect' didn't change" in second
+    detect_metrics = json.loads((project / "data" / "metrics" / "detect.json").read_text())
+    assert detect_metrics == metrics  # the detect stage did not run again
+    align_metrics = json.loads((project / "data" / "metrics" / "align.json").read_text())
+    assert align_metrics["detector_ran_on"] == 0 and align_metrics["videos_aligned"] == 5
+    faces = pl.read_parquet(project / "data" / "release" / "faces.parquet")
     assert faces["preset"].unique().to_list() == ["ffhq:256:margin=0"]
