@@ -9,7 +9,9 @@ keeps retries, stats and errors).
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +19,15 @@ import pyarrow as pa
 
 from pipeline.errors import MediaError
 from pipeline.extract import ExtractConfig
-from pipeline.probe import probe
-from pipeline.sampling import Deadline, iter_frames
+from pipeline.probe import ProbeInfo, probe
+from pipeline.sampling import Deadline, Frame, iter_frames, prefetch
 from pipeline.snapshot import VideoInput
 from pipeline.stage import Stage
 from pipeline.stages.align import AlignStage
 from pipeline.stages.detect import DetectResult, DetectStage
+
+# Frames decoded ahead of detection (each a full-resolution RGB frame: 6 MB at 1080p).
+PREFETCH_FRAMES = 2
 
 
 @dataclass(frozen=True)
@@ -79,20 +84,15 @@ class VideoJob(Stage[VideoInput, VideoOutcome]):
     def process(self, item: VideoInput) -> VideoOutcome:
         if item.problem:
             raise MediaError(item.problem)
-        deadline = Deadline.after(self.timeout_s) if self.timeout_s else None
         det = self.detect.load(item.video_id)
         if det is not None and det.detections.num_rows == 0:
             return self._finish(det, [], detected=False, frames=0)
+        # The model loads (once per process) before the clock starts: the timeout is the decoder's.
+        batch_frames = self.detect.batch_frames if det is None else 1
+        deadline = Deadline.after(self.timeout_s) if self.timeout_s else None
         info = probe(item.entry.path)
         stored = _by_frame(det.detections) if det is not None else None
-        detections, crops, frames = [], [], 0
-        for frame in iter_frames(item.entry.path, self.config.sampling, info, deadline):
-            frames += 1
-            rows = self.detect.detect_frame(item.video_id, frame) if stored is None else stored.get(frame.index, [])
-            if stored is None:
-                detections += rows
-            if rows and self.with_align:
-                crops += self.align.align_frame(frame, rows)
+        detections, crops, frames = self._frames_through(item, info, stored, batch_frames, deadline)
         if det is None:
             det = self.detect.save(self.detect.video_row(item.video_id, item.size_bytes, info, frames, len(detections)), detections)
         elif frames != det.video["frames_sampled"]:
@@ -102,6 +102,24 @@ class VideoJob(Stage[VideoInput, VideoOutcome]):
                 self.videos_detected += 1
             return VideoOutcome(self._video(det), det.detections, None, detected=True, frames_decoded=frames)
         return self._finish(det, crops, detected=stored is None, frames=frames)
+
+    def _frames_through(
+        self, item: VideoInput, info: ProbeInfo, stored: dict[int, list[dict]] | None, batch_frames: int, deadline: Deadline | None
+    ) -> tuple[list[dict], list[dict], int]:
+        """Decode the sampled frames (ahead, on a thread) and run them, ``batch_frames`` at a
+        time, through detect (unless ``stored`` holds the detections) and align;
+        (new detections, crops, frames decoded)."""
+        detections, crops, frames = [], [], 0
+        decoded = prefetch(iter_frames(item.entry.path, self.config.sampling, info, deadline), PREFETCH_FRAMES)
+        with contextlib.closing(decoded):
+            for batch in _batches(decoded, batch_frames):
+                frames += len(batch)
+                rows = self.detect.detect_frames(item.video_id, batch) if stored is None else [stored.get(f.index, []) for f in batch]
+                if stored is None:
+                    detections += [row for frame_rows in rows for row in frame_rows]
+                if self.with_align:
+                    crops += [c for frame, frame_rows in zip(batch, rows) if frame_rows for c in self.align.align_frame(frame, frame_rows)]
+        return detections, crops, frames
 
     def failed(self, item: VideoInput, error: Exception, kind: str) -> VideoOutcome:
         det = self.detect.save_failure(item.video_id, item.size_bytes, error, kind)
@@ -118,6 +136,17 @@ class VideoJob(Stage[VideoInput, VideoOutcome]):
         preset = self.config.align.text
         fingerprint = self.align.fingerprint if det.ok else ""
         return {**det.video, "preset": preset, "align_fingerprint": fingerprint}
+
+
+def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _by_frame(detections: pa.Table) -> dict[int, list[dict]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,8 @@ class Detector(abc.ABC):
     """Finds faces on one RGB frame. Loaded once per process, then reused."""
 
     name: str
+    # Frames worth handing to detect_batch at once (1: batching does not pay, e.g. on CPU).
+    batch_frames: int = 1
 
     @property
     @abc.abstractmethod
@@ -56,6 +59,10 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         """Faces on ``image_rgb``, sorted by descending score then x1."""
+
+    def detect_batch(self, images_rgb: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """``detect`` of each image, in order; a detector may run them as one batch."""
+        return [self.detect(image) for image in images_rgb]
 
 
 def make_detector(config: DetectorConfig) -> Detector:

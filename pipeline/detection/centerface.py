@@ -9,6 +9,13 @@ inference markedly faster with identical outputs.
 Input: RGB, float32 0..255, NCHW, sides multiples of 32. Outputs (stride 4):
 heatmap (N,1,h,w), log-scale (N,2,h,w), offset (N,2,h,w), landmarks (N,10,h,w)
 with landmark y/x offsets relative to the box's top-left, in units of box size.
+
+Runtime (speed only; outputs identical): onnxruntime's waiting threads sleep
+rather than spin, because the decoder and other workers share the cores;
+:meth:`CenterFaceDetector.detect_batch` runs frames of one size as one batch.
+``FACECORPUS_ORT_DEVICE=cuda`` (or ``auto``: CUDA when onnxruntime-gpu offers
+it) runs the model on the GPU, in batches of ``CUDA_BATCH_FRAMES``; GPU results
+may differ from CPU ones in the last float bits, so CPU stays the default.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +49,11 @@ INPUT_NAME = "input.1"
 OUTPUT_NAMES = ("537", "538", "539", "540")
 STRIDE_PX = 4
 MODEL_FILENAME = "centerface.onnx"
+DEVICE_ENV = "FACECORPUS_ORT_DEVICE"
+THREADS_ENV = "FACECORPUS_ORT_THREADS"
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+CUDA_BATCH_FRAMES = 8
 
 _lock = threading.Lock()
 _shared: dict[tuple, "CenterFaceDetector"] = {}
@@ -76,11 +90,39 @@ def load_fast_model(path: Path) -> onnx.ModelProto:
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """``threads`` intra-op threads (0/None: $FACECORPUS_ORT_THREADS, else one per core),
+    one inter-op thread, and waiting threads that sleep instead of spinning: a
+    spinning pool burns the cores ffmpeg decodes on (measured in bench/)."""
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or int(os.environ.get("FACECORPUS_ORT_THREADS", "0")) or (os.cpu_count() or 1)
+    opts.intra_op_num_threads = threads or int(os.environ.get(THREADS_ENV, "0")) or (os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return opts
+
+
+def providers() -> list[str]:
+    """onnxruntime providers for ``$FACECORPUS_ORT_DEVICE``: ``cpu`` (default), ``cuda``
+    (an error when onnxruntime has no CUDA provider) or ``auto`` (CUDA when offered)."""
+    device = os.environ.get(DEVICE_ENV, "cpu").strip().lower()
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"{DEVICE_ENV}={device!r}: use cpu, cuda or auto")
+    available = ort.get_available_providers()
+    if device != "cpu" and CUDA_PROVIDER in available:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    if device == "cuda":
+        raise ValueError(f"{DEVICE_ENV}=cuda but onnxruntime offers only {', '.join(available)}: install onnxruntime-gpu")
+    return [CPU_PROVIDER]
+
+
+@dataclass(frozen=True)
+class _Input:
+    """A frame made ready for the network: NCHW float32 blob, frame size, frame->network scale."""
+
+    blob: np.ndarray
+    frame_wh_px: tuple[int, int]
+    scale_xy: np.ndarray
 
 
 class CenterFaceDetector(Detector):
@@ -91,14 +133,13 @@ class CenterFaceDetector(Detector):
         self.model_path = model_path or centerface_model_path()
         self._sha256 = sha256_file(self.model_path)
         model = load_fast_model(self.model_path)
-        self.session = ort.InferenceSession(
-            model.SerializeToString(), sess_options=session_options(config.threads), providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(config.threads), providers=providers())
+        self.batch_frames = CUDA_BATCH_FRAMES if self.session.get_providers()[0] == CUDA_PROVIDER else 1
 
     @classmethod
     def shared(cls, config: DetectorConfig) -> "CenterFaceDetector":
         """One instance per process and config: the model loads once."""
-        key = (config.score_threshold, config.nms_iou, config.det_max_side, config.threads)
+        key = (config.score_threshold, config.nms_iou, config.det_max_side, config.threads, tuple(providers()))
         with _lock:
             if key not in _shared:
                 _shared[key] = cls(config)
@@ -113,18 +154,42 @@ class CenterFaceDetector(Detector):
         return self._sha256
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        return self.detect_batch([image_rgb])[0]
+
+    def detect_batch(self, images_rgb: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Faces on each image; consecutive images of one network size run as one batch
+        (identical results to one at a time: each image's outputs are its own)."""
+        inputs = [self._input(image) for image in images_rgb]
+        results: list[list[Detection]] = []
+        start = 0
+        while start < len(inputs):
+            end = start + 1
+            while end < len(inputs) and inputs[end].blob.shape == inputs[start].blob.shape:
+                end += 1
+            results += self._run(inputs[start:end])
+            start = end
+        return results
+
+    def _input(self, image_rgb: np.ndarray) -> _Input:
         height, width = image_rgb.shape[:2]
         padded, scale_factor = letterbox(image_rgb, self.config.det_max_side)
-        in_h, in_w = padded.shape[:2]
         blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)
+        return _Input(blob, (width, height), scale_factor)
+
+    def _run(self, inputs: list[_Input]) -> list[list[Detection]]:
+        blob = inputs[0].blob if len(inputs) == 1 else np.concatenate([i.blob for i in inputs])
         heatmap, scale, offset, landmarks = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
-        boxes, scores, lms = decode(heatmap[0], scale[0], offset[0], landmarks[0], self.config.score_threshold, (in_w, in_h))
+        return [self._detections(item, heatmap[k], scale[k], offset[k], landmarks[k]) for k, item in enumerate(inputs)]
+
+    def _detections(self, item: _Input, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, landmarks: np.ndarray) -> list[Detection]:
+        in_h, in_w = item.blob.shape[2:]
+        boxes, scores, lms = decode(heatmap, scale, offset, landmarks, self.config.score_threshold, (in_w, in_h))
         if len(scores) == 0:
             return []
         keep = nms(boxes, scores, self.config.nms_iou)
         boxes, scores, lms = boxes[keep], scores[keep], lms[keep]
-        boxes = clip_to_frame(boxes / np.tile(scale_factor, 2), width, height)
-        return to_detections(boxes, scores, lms / np.tile(scale_factor, 5))
+        boxes = clip_to_frame(boxes / np.tile(item.scale_xy, 2), *item.frame_wh_px)
+        return to_detections(boxes, scores, lms / np.tile(item.scale_xy, 5))
 
 
 def decode(

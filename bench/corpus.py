@@ -1,0 +1,125 @@
+"""Benchmark corpora, generated with ffmpeg from the fixtures into ``bench/.cache/`` (git-ignored).
+
+Long clips: hamilton.mp4 (the only fixture with real faces in motion) looped,
+scaled to 1920x1080, H.264 ``superfast`` (CABAC, B-frames and deblocking, as
+camera and phone footage has; ``ultrafast`` turns all three off and would make
+decoding unrealistically cheap), crf 23, 29.97 fps, with a fixed GOP
+(``keyint = min-keyint``, no scene-cut keyframes):
+
+- ``short_gop``: a keyframe every 30 frames (1 s);
+- ``long_gop``: a keyframe every 300 frames (10 s).
+
+A 60 s unit of each is encoded once, then concatenated with stream copy into the
+10 min clip (same bytes per unit, whole GOPs, continuous timestamps), which keeps
+generation to about two minutes on two cores. ``--quick`` uses small clips
+(360p, seconds long) made the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.ffmpeg_bin import ffmpeg_exe
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+FRAME_RATE = "30000/1001"
+FRAME_RATE_HZ = 30000 / 1001
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """A generated clip: ``units`` copies of a ``unit_frames`` unit of ``width_px`` x ``height_px``."""
+
+    name: str
+    width_px: int
+    height_px: int
+    gop_frames: int
+    unit_frames: int
+    units: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.unit_frames * self.units / FRAME_RATE_HZ
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}_{self.height_px}p_g{self.gop_frames}_{self.unit_frames}x{self.units}.mp4"
+
+
+def full_specs() -> dict[str, ClipSpec]:
+    """The 10 min 1080p clips and their 60 s units (the units are clips too)."""
+    specs = {}
+    for name, gop in (("short_gop", 30), ("long_gop", 300)):
+        specs[f"{name}_60s"] = ClipSpec(name, 1920, 1080, gop, 1800, 1)
+        specs[f"{name}_10min"] = ClipSpec(name, 1920, 1080, gop, 1800, 10)
+    return specs
+
+
+def quick_specs() -> dict[str, ClipSpec]:
+    """Seconds-long 360p stand-ins for --quick (CI): same GOP shapes, scaled down."""
+    specs = {}
+    for name, gop in (("short_gop", 15), ("long_gop", 150)):
+        specs[f"{name}_60s"] = ClipSpec(name, 640, 360, gop, 150, 1)
+        specs[f"{name}_10min"] = ClipSpec(name, 640, 360, gop, 150, 2)
+    return specs
+
+
+def ensure_clip(spec: ClipSpec, hamilton: Path, cache: Path = CACHE) -> Path:
+    """The clip for ``spec`` in ``cache``, generated when absent."""
+    cache.mkdir(parents=True, exist_ok=True)
+    out = cache / spec.file_name
+    if out.is_file():
+        return out
+    unit = cache / ClipSpec(spec.name, spec.width_px, spec.height_px, spec.gop_frames, spec.unit_frames, 1).file_name
+    if not unit.is_file():
+        _encode_unit(spec, hamilton, unit)
+    if spec.units > 1:
+        _concat(unit, spec.units, out)
+    return out
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def _encode_unit(spec: ClipSpec, hamilton: Path, out: Path) -> None:
+    tmp = out.with_suffix(".tmp.mp4")
+    x264 = f"keyint={spec.gop_frames}:min-keyint={spec.gop_frames}:scenecut=0"
+    _ffmpeg(
+        "-stream_loop", "-1", "-i", str(hamilton), "-an",
+        "-vf", f"scale={spec.width_px}:{spec.height_px},fps={FRAME_RATE}",
+        "-frames:v", str(spec.unit_frames),
+        "-c:v", "libx264", "-preset", "superfast", "-crf", "23", "-pix_fmt", "yuv420p", "-x264-params", x264,
+        str(tmp),
+    )
+    os.replace(tmp, out)
+
+
+def _concat(unit: Path, units: int, out: Path) -> None:
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{unit.name}'\n" for _ in range(units)))
+    tmp = out.with_suffix(".tmp.mp4")
+    _ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(tmp))
+    listing.unlink()
+    os.replace(tmp, out)
+
+
+def distinct_cuts(src: Path, count: int, duration_s: float) -> list[Path]:
+    """``count`` clips of half ``src``'s length, starting at different keyframes, cut
+    by stream copy (distinct bytes, so the snapshot keeps them apart): a multi-video
+    corpus for the worker-scaling measurement. Kept beside ``src``."""
+    folder = src.parent / f"cuts_{src.stem}_{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(count):
+        clip = folder / f"cut{i}.mp4"
+        if not clip.is_file():
+            tmp = clip.with_suffix(".tmp.mp4")
+            start_s = i * duration_s / (2 * count)
+            _ffmpeg("-ss", f"{start_s:.3f}", "-i", str(src), "-t", f"{duration_s / 2:.3f}", "-c", "copy", "-an", str(tmp))
+            os.replace(tmp, clip)
+        out.append(clip)
+    return out
