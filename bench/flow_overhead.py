@@ -1,0 +1,70 @@
+"""The ingest flow's overhead over calling the pipeline directly, on the fixtures.
+
+    .venv/bin/python bench/flow_overhead.py [--fixtures ../shared/fixtures] [--repeat 3]
+
+In one run, alternating, each on a fresh dataset folder: ``run_extract`` (the
+pipeline in this process, no Prefect) and the ``ingest`` flow (against a Prefect
+server started once beforehand; local task runner; its validation step
+included, Data Docs off). Prints the best time of each, the no-op rerun of
+each, the ratios, and the one-off start-up of Prefect's temporary server, which
+``facecorpus ingest`` pays when no PREFECT_API_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--fixtures", type=Path, default=Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures")))
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.ingest import ingest
+    from pipeline.options import extract_config
+    from pipeline.run import run_extract
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus"
+        corpus.mkdir()
+        for name in ("hamilton.mp4", "two_people.jpg", "obama_and_biden.jpg"):
+            shutil.copy(args.fixtures / name, corpus / name)
+        options = {"data_docs": False}
+        startup_s = time.perf_counter()
+        with prefect_test_harness(server_startup_timeout=120):
+            startup_s = time.perf_counter() - startup_s
+            config = extract_config({})
+            run_extract(corpus, work / "warm", config)  # model loaded once, for both
+            direct, flow, direct_noop, flow_noop = [], [], [], []
+            for n in range(args.repeat):
+                d_out, f_out = work / f"direct{n}" / "dataset", work / f"flow{n}" / "dataset"
+                direct.append(timed(lambda: run_extract(corpus, d_out, config)))
+                flow.append(timed(lambda: ingest(str(corpus), str(f_out), options)))
+                direct_noop.append(timed(lambda: run_extract(corpus, d_out, config)))
+                flow_noop.append(timed(lambda: ingest(str(corpus), str(f_out), options)))
+    print(f"{'':<28}{'direct s':>10}{'flow s':>10}{'flow/direct':>13}{'overhead s':>12}")
+    for label, d, f in ((f"first run (best of {args.repeat})", min(direct), min(flow)), ("no-op rerun (best)", min(direct_noop), min(flow_noop))):
+        print(f"{label:<28}{d:>10.2f}{f:>10.2f}{f / d:>13.2f}{f - d:>12.2f}")
+    print(f"Prefect test server start-up (once per process without PREFECT_API_URL): {startup_s:.1f} s")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
