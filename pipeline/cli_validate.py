@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     va.add_argument("--landmark-margin", type=float, default=_LIMITS.landmark_margin, help="error: landmarks lie inside the box grown by this fraction of its size")
     va.add_argument("--partition-rows", type=int, default=DEFAULT_PARTITION_ROWS, help="rows per GX batch (partitions are made by the key's hash)")
     va.add_argument("--no-docs", action="store_true", default=False, help="skip building the Data Docs site")
+    va.add_argument("--suites", default=None, help="comma-separated suites to run (e.g. shards, on a release folder); unset: videos, faces, crops, run")
     va.set_defaults(func=run_validate)
     return va
 
@@ -57,6 +58,7 @@ def run_validate(args: argparse.Namespace) -> int:
         gx_dir=args.gx_dir,
         partition_rows=args.partition_rows,
         build_docs=not args.no_docs,
+        only=args.suites.split(",") if args.suites else None,
     )
     print(report.summary())
     return 0 if report.passed else EXIT_CONTRACT_FAILED

@@ -1,8 +1,9 @@
 """``facecorpus release vX.Y``: a validated, pushed, tagged dataset version with a dataset card.
 
 Refuses (nothing tagged, nothing pushed) when: the tag exists; the git work tree
-has changes other than ``dvc.lock``; the DVC pipeline is not up to date; or the
-validate stage's report (``data/reports/validation.json``) failed an error-level
+has changes other than ``dvc.lock``; the DVC pipeline is not up to date; or a
+validation report (the dataset's, ``data/reports/validation.json``, or the packed
+release's, ``data/reports_release/validation.json``) failed an error-level
 expectation. Otherwise: writes the dataset card (``releases/<version>.md`` and
 ``.json``), pushes the DVC-tracked data to the remote, commits ``dvc.lock`` and
 the card, and tags the commit.
@@ -23,6 +24,7 @@ from pipeline.fsutil import atomic_write_bytes
 RELEASES_DIR = "releases"
 RELEASE_DIR = Path("data/release")
 REPORT = Path("data/reports/validation.json")
+RELEASE_REPORT = Path("data/reports_release/validation.json")
 VERSION_RE = re.compile(r"^v\d+(\.\d+)*$")
 
 
@@ -62,13 +64,13 @@ def _check_ready(version: str, repo: Path) -> None:
     status = json.loads(_run(repo, "dvc", "status", "--json") or "{}")
     if status:
         raise ReleaseRefused(f"the DVC pipeline is not up to date (run `dvc repro`): {', '.join(sorted(status))}")
-    report_path = repo / REPORT
-    if not report_path.is_file():
-        raise ReleaseRefused(f"no validation report at {REPORT}: run the validate stage")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    if not report.get("passed"):
-        failed = [c["check"] for c in report.get("errors", [])]
-        raise ReleaseRefused(f"validation failed: {', '.join(failed) or 'see ' + str(REPORT)}")
+    for path in (REPORT, RELEASE_REPORT):
+        if not (repo / path).is_file():
+            raise ReleaseRefused(f"no validation report at {path}: run the validate and pack stages")
+        report = json.loads((repo / path).read_text(encoding="utf-8"))
+        if not report.get("passed"):
+            failed = [c["check"] for c in report.get("errors", [])]
+            raise ReleaseRefused(f"validation failed: {', '.join(failed) or 'see ' + str(path)}")
 
 
 def dataset_card(version: str, repo: Path, params_file: Path) -> dict:

@@ -24,11 +24,11 @@ import pyarrow as pa
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 
 from pipeline.fsutil import atomic_write_bytes
-from pipeline.validate_columns import DatasetTables, crops_table, faces_table, load_dataset, run_table, videos_table
+from pipeline.validate_columns import DatasetTables, crops_table, faces_table, load_dataset, run_table, shards_table, videos_table
 from pipeline.validate_docs import build_data_docs, remove_data_docs
 from pipeline.validate_gx import DEFAULT_PARTITION_ROWS, SuiteRun, run_suite, validation_context
 from pipeline.validate_merge import check_name, raised_exception
-from schemas.contracts import crops, faces, run, videos
+from schemas.contracts import crops, faces, run, shards, videos
 from schemas.contracts.base import Severity
 from schemas.contracts.limits import ContractLimits
 
@@ -50,6 +50,8 @@ SUITES = (
     SuiteSpec(crops, crops_table),
     SuiteSpec(run, run_table),
 )
+# Suites run only when named (``only``): ``shards`` checks a packed release folder.
+EXTRA_SUITES = (SuiteSpec(shards, shards_table),)
 
 
 @dataclass(frozen=True)
@@ -174,11 +176,11 @@ def _run_suites(data: DatasetTables, specs: Sequence[SuiteSpec], limits: Contrac
 def _selected(only: Sequence[str] | None) -> tuple[SuiteSpec, ...]:
     if only is None:
         return SUITES
-    known = {s.contract.NAME: s for s in SUITES}
+    known = {s.contract.NAME: s for s in (*SUITES, *EXTRA_SUITES)}
     unknown = sorted(set(only) - set(known))
     if unknown:
         raise ValueError(f"unknown suites: {', '.join(unknown)}; choose from {', '.join(known)}")
-    return tuple(s for s in SUITES if s.contract.NAME in only)
+    return tuple(s for s in known.values() if s.contract.NAME in only)
 
 
 def _outcomes(suite: str, result: ExpectationSuiteValidationResult) -> list[CheckOutcome]:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from pipeline.validate_arrow import finite_flags, float_matrix, float_vector, object_column, with_computed
 from pipeline.validate_files import crop_file_facts
-from schemas.contracts import crops, faces, run, videos
+from schemas.contracts import crops, faces, run, shards, videos
 from schemas.contracts.limits import ContractLimits
 
 VIDEOS_MANIFEST = "videos.parquet"
@@ -203,3 +203,12 @@ def _max_faces_per_frame(faces_: pa.Table) -> float:
         return 0.0
     counts = pl.from_arrow(faces_.select(keys)).group_by(keys).len()
     return float(counts["len"].max())
+
+
+def shards_table(data: DatasetTables, limits: ContractLimits) -> pa.Table:
+    """One row per face of a release folder, with where its crop sits and whether it is intact."""
+    from pipeline.validate_shards import shard_facts
+
+    table = data.faces.select([n for n in shards.SCHEMA.names if n in data.faces.column_names])
+    facts = shard_facts(data.dataset_dir, object_column(table, "face_id").to_pylist(), object_column(table, "crop_sha256").to_pylist())
+    return with_computed(table, {**finite_flags(table, shards.SCHEMA), **facts}, shards.COMPUTED)

@@ -74,3 +74,38 @@ def test_loose_export_writes_browsable_files(packed, tmp_path):
     table = pl.read_csv(tmp_path / "loose" / "faces.csv")
     assert table.height == summary.faces and "license" in table.columns
     assert (tmp_path / "loose" / "hamilton.mp4").is_dir()
+
+
+def test_the_shards_contract_checks_a_release(packed, tmp_path):
+    import shutil
+
+    from pipeline.validate import validate_dataset
+
+    _, out, _ = packed
+
+    def failed(release):
+        report = validate_dataset(release, reports_dir=tmp_path / "reports", build_docs=False, only=["shards"])
+        return report.failed_checks()
+
+    assert failed(out) == set()
+    missing = tmp_path / "missing"
+    shutil.copytree(out, missing)
+    locations = pl.read_parquet(missing / "crop_locations.parquet")
+    locations.slice(1).write_parquet(missing / "crop_locations.parquet")  # the first face loses its location
+    assert failed(missing) == {"shards.crop_located", "shards.shard_in_index", "shards.shard_sha256_matches", "shards.member_sha256_matches"}
+
+    header = tmp_path / "header"
+    shutil.copytree(out, header)
+    shard = header / sorted(pl.read_parquet(out / "shard_index.parquet")["shard"])[0]
+    data = bytearray(shard.read_bytes())
+    data[100] ^= 0x01  # inside the first tar header: the shard changes, no crop's bytes do
+    shard.write_bytes(bytes(data))
+    assert failed(header) == {"shards.shard_sha256_matches"}
+
+    member = tmp_path / "member"
+    shutil.copytree(out, member)
+    shard = member / sorted(pl.read_parquet(out / "shard_index.parquet")["shard"])[0]
+    data = bytearray(shard.read_bytes())
+    data[600] ^= 0x01  # inside the first crop's bytes
+    shard.write_bytes(bytes(data))
+    assert failed(member) == {"shards.shard_sha256_matches", "shards.member_sha256_matches"}
