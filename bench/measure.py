@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.detection import DetectorConfig, make_detector  # noqa: E402
+from pipeline.detection.base import DEFAULT_DET_MAX_SIDE  # noqa: E402
 from pipeline.ffmpeg_bin import ffmpeg_exe  # noqa: E402
 from pipeline.probe import probe  # noqa: E402
 from pipeline.sampling import SampleSpec, build_command, iter_frames, seek_plan, segment_command  # noqa: E402
@@ -172,7 +173,7 @@ def measure_detect(req: dict) -> dict:
     import numpy as np
 
     path, spec = Path(req["path"]), SampleSpec.parse(req["spec"])
-    detector = make_detector(DetectorConfig(threads=req.get("threads", 0), det_max_side=req.get("det_max_side", 1280)))
+    detector = make_detector(DetectorConfig(threads=req.get("threads", 0), det_max_side=req.get("det_max_side", DEFAULT_DET_MAX_SIDE)))
     batch = req.get("batch", detector.batch_frames)
     scratch = Path(req["scratch"])
     shapes = []
@@ -197,21 +198,28 @@ def _pipeline_knobs(req: dict):
     """Bench-only switches, to measure each means against its absence: ``seek``
     false (one plain pass: no seeking, no dropping), ``prefetch`` (frames decoded
     ahead; 0: none), ``spin`` true (onnxruntime's threads spin while waiting, its
-    default). Restored afterwards."""
+    default), ``pool_threads`` (onnxruntime threads per worker in the ingest pool,
+    instead of the cores split among the workers), ``ffmpeg_threads`` (ffmpeg's
+    decoder threads; default: ffmpeg's own choice, one per core). Restored afterwards."""
     import pipeline.detection.centerface as centerface
     import pipeline.sampling as sampling
     import pipeline.videojob as videojob
+    from pipeline.options import IngestSettings
 
-    saved = (sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options)
+    saved = (sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input)
     if not req.get("seek", True):
         sampling.seek_plan = lambda *args: None
     videojob.PREFETCH_FRAMES = req.get("prefetch", videojob.PREFETCH_FRAMES)
     if req.get("spin", False):
         centerface.session_options = _spinning(saved[2])
+    if req.get("pool_threads"):
+        IngestSettings.pool_for = lambda self, videos: (saved[3](self, videos)[0], req["pool_threads"])
+    if req.get("ffmpeg_threads"):
+        sampling.ffmpeg.input = lambda filename, **kwargs: saved[4](filename, **{"threads": req["ffmpeg_threads"], **kwargs})
     try:
         yield
     finally:
-        sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options = saved
+        sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input = saved
 
 
 def _spinning(session_options):
@@ -260,7 +268,7 @@ def _run_ingest_timed(corpus: Path, out: Path, options: dict, workers: int) -> d
 
     options = {**options, "workers": workers}
     settings = IngestSettings.from_options(options)
-    make_detector(extract_config(options, threads=settings.ort_threads).detector)
+    make_detector(extract_config(options, threads=settings.pool_for(workers)[1]).detector)
     with Timed() as timed:
         plan = lib.prepare(corpus, out, options, settings)
         reports = [lib.run_shard(out, shard, plan.shard_inputs(shard), options, settings) for shard in plan.shards]

@@ -14,8 +14,9 @@ Runtime (speed only; outputs identical): onnxruntime's waiting threads sleep
 rather than spin, because the decoder and other workers share the cores;
 :meth:`CenterFaceDetector.detect_batch` runs frames of one size as one batch.
 ``FACECORPUS_ORT_DEVICE=cuda`` (or ``auto``: CUDA when onnxruntime-gpu offers
-it) runs the model on the GPU, in batches of ``CUDA_BATCH_FRAMES``; GPU results
-may differ from CPU ones in the last float bits, so CPU stays the default.
+it) runs the model on the GPU with ``CUDA_OPTIONS``, ``CUDA_BATCH_FRAMES`` frames
+per run; GPU outputs differ from the CPU's in the last float bits (within 3e-5
+measured), so the CPU stays the default.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ DEVICE_ENV = "FACECORPUS_ORT_DEVICE"
 THREADS_ENV = "FACECORPUS_ORT_THREADS"
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
-CUDA_BATCH_FRAMES = 8
+# Measured by bench/gpu_check.py on an H200 (bench/gpu_check_h200.log): batches of 8
+# ran at 70 ms/frame against 3.5 for one frame at a time, so CUDA gets one frame per
+# run too; without TF32 the outputs stay within 3e-5 of the CPU's (0.09 with it) for
+# 16 % more time; the heuristic algorithm search was as fast or faster than the
+# exhaustive default (5.8 against 7.1 ms/frame at 1280x736).
+CUDA_BATCH_FRAMES = 1
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0"}
 
 _lock = threading.Lock()
 _shared: dict[tuple, "CenterFaceDetector"] = {}
@@ -102,15 +109,16 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return opts
 
 
-def providers() -> list[str]:
+def providers() -> list:
     """onnxruntime providers for ``$FACECORPUS_ORT_DEVICE``: ``cpu`` (default), ``cuda``
-    (an error when onnxruntime has no CUDA provider) or ``auto`` (CUDA when offered)."""
+    (an error when onnxruntime has no CUDA provider) or ``auto`` (CUDA when offered);
+    CUDA with ``CUDA_OPTIONS``."""
     device = os.environ.get(DEVICE_ENV, "cpu").strip().lower()
     if device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"{DEVICE_ENV}={device!r}: use cpu, cuda or auto")
     available = ort.get_available_providers()
     if device != "cpu" and CUDA_PROVIDER in available:
-        return [CUDA_PROVIDER, CPU_PROVIDER]
+        return [(CUDA_PROVIDER, dict(CUDA_OPTIONS)), CPU_PROVIDER]
     if device == "cuda":
         raise ValueError(f"{DEVICE_ENV}=cuda but onnxruntime offers only {', '.join(available)}: install onnxruntime-gpu")
     return [CPU_PROVIDER]
@@ -139,7 +147,7 @@ class CenterFaceDetector(Detector):
     @classmethod
     def shared(cls, config: DetectorConfig) -> "CenterFaceDetector":
         """One instance per process and config: the model loads once."""
-        key = (config.score_threshold, config.nms_iou, config.det_max_side, config.threads, tuple(providers()))
+        key = (config.score_threshold, config.nms_iou, config.det_max_side, config.threads, repr(providers()))
         with _lock:
             if key not in _shared:
                 _shared[key] = cls(config)

@@ -74,7 +74,7 @@ def test_hamilton_at_one_frame_per_second(detector):
 
 def test_the_model_loads_once_per_process():
     assert make_detector(DetectorConfig()) is make_detector(DetectorConfig())
-    assert make_detector(DetectorConfig(det_max_side=640)) is not make_detector(DetectorConfig())
+    assert make_detector(DetectorConfig(det_max_side=1280)) is not make_detector(DetectorConfig())
 
 
 def test_fast_model_gives_identical_outputs_to_the_plain_dynamic_model():
