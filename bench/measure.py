@@ -200,13 +200,14 @@ def _pipeline_knobs(req: dict):
     ahead; 0: none), ``spin`` true (onnxruntime's threads spin while waiting, its
     default), ``pool_threads`` (onnxruntime threads per worker in the ingest pool,
     instead of the cores split among the workers), ``ffmpeg_threads`` (ffmpeg's
-    decoder threads; default: ffmpeg's own choice, one per core). Restored afterwards."""
+    decoder threads; default: ffmpeg's own choice, one per core), ``cpu_batch``
+    (frames per detector run on the CPU). Restored afterwards."""
     import pipeline.detection.centerface as centerface
     import pipeline.sampling as sampling
     import pipeline.videojob as videojob
     from pipeline.options import IngestSettings
 
-    saved = (sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input)
+    saved = (sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input, centerface.CPU_BATCH_FRAMES)
     if not req.get("seek", True):
         sampling.seek_plan = lambda *args: None
     videojob.PREFETCH_FRAMES = req.get("prefetch", videojob.PREFETCH_FRAMES)
@@ -216,10 +217,12 @@ def _pipeline_knobs(req: dict):
         IngestSettings.pool_for = lambda self, videos: (saved[3](self, videos)[0], req["pool_threads"])
     if req.get("ffmpeg_threads"):
         sampling.ffmpeg.input = lambda filename, **kwargs: saved[4](filename, **{"threads": req["ffmpeg_threads"], **kwargs})
+    centerface.CPU_BATCH_FRAMES = req.get("cpu_batch", centerface.CPU_BATCH_FRAMES)
     try:
         yield
     finally:
-        sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input = saved
+        (sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input,
+         centerface.CPU_BATCH_FRAMES) = saved
 
 
 def _spinning(session_options):
@@ -290,11 +293,23 @@ def measure_flow(req: dict) -> dict:
         server_start_s = time.perf_counter() - started
         make_detector(extract_config(options, threads=IngestSettings.from_options(options).pool_for(videos)[1]).detector)
         with Timed() as timed:
-            report = ingest(req["corpus"], req["out"], options)
+            state = ingest(req["corpus"], req["out"], options, return_state=True)
+        report = state.result()
+        validate_s = _task_seconds(state.state_details.flow_run_id, "validate")
         with Timed() as again:
             ingest(req["corpus"], req["out"], options)
     return {**timed.fields(), **again.fields("rerun_"), "frames": report.frames, "faces": report.faces, "videos": report.videos,
-            "failed": report.failed, "server_start_s": server_start_s}
+            "failed": report.failed, "server_start_s": server_start_s, "validate_s": validate_s}
+
+
+def _task_seconds(flow_run_id, task_name: str) -> float:
+    """Run time of the flow run's tasks named ``task_name``, as the Prefect server recorded it."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return sum(run.total_run_time.total_seconds() for run in runs if run.name.split("-")[0] == task_name)
 
 
 def measure_naive(req: dict) -> dict:

@@ -152,6 +152,8 @@ def section_main(bench: Bench, clip: Path, spec: str) -> None:
     table(bench, ["figure", "value"], [
         ["pipeline / (decode-only + detect-only), wall", fmt(pipe["wall_s"] / parts)],
         ["flow / (decode-only + detect-only), wall", fmt(flow["wall_s"] / parts)],
+        ["flow's validate task (GX data contracts, once per run), wall s", fmt(flow["validate_s"])],
+        ["flow without its validate task / (decode-only + detect-only), wall", fmt((flow["wall_s"] - flow["validate_s"]) / parts)],
         ["pipeline / (decode-only + detect-only), CPU", fmt(pipe["cpu_s"] / (dec["cpu_s"] + det["cpu_s"]))],
         ["naive / pipeline (speed-up), wall", fmt(naive["wall_s"] / pipe["wall_s"])],
         ["naive / flow (speed-up), wall", fmt(naive["wall_s"] / flow["wall_s"])],
@@ -227,6 +229,7 @@ def section_means(bench: Bench, short: Path) -> None:
         ("onnxruntime 1 thread instead of 2", {"threads": 1}),
         ("onnxruntime threads spinning (its default)", {"spin": True}),
         ("no decoding ahead (prefetch 0)", {"prefetch": 0}),
+        ("detector runs of 1 frame instead of 4", {"cpu_batch": 1}),
         ("one plain pass (no dropping, no seeking)", {"seek": False}),
     ]
     if bench.quick:  # CI's smoke run: the default and one variant are enough to keep it working
@@ -277,6 +280,7 @@ def section_targets(bench: Bench) -> None:
     parts = r["main.decode"]["wall_s"] + r["main.detect"]["wall_s"]
     ratio = r["main.pipeline"]["wall_s"] / parts
     flow_ratio = r["main.flow"]["wall_s"] / parts
+    flow_bare = (r["main.flow"]["wall_s"] - r["main.flow"]["validate_s"]) / parts
     naive = r["main.naive"]["wall_s"] / r["main.pipeline"]["wall_s"]
     keyframes = r["keyframes.pipeline.fps:1"]["wall_s"] / r["keyframes.pipeline.keyframes"]["wall_s"]
     sparse = bench.sparse
@@ -287,7 +291,7 @@ def section_targets(bench: Bench) -> None:
     workers = r["workers.1"]["wall_s"] / r["workers.2"]["wall_s"]
     pool = r["workers.1.single"]["wall_s"] / r["workers.2.single"]["wall_s"]
     rows = [
-        ["end-to-end <= 1.15 x (decode-only + detect-only), `fps:1`", f"pipeline {ratio:.2f}, flow {flow_ratio:.2f}", _ok(max(ratio, flow_ratio) <= 1.15)],
+        ["end-to-end <= 1.15 x (decode-only + detect-only), `fps:1`", f"pipeline {ratio:.2f}, flow {flow_ratio:.2f} ({flow_bare:.2f} without its validate task)", _ok(max(ratio, flow_ratio) <= 1.15)],
         [">= 3 x faster than the naive baseline, `fps:1`", f"{naive:.2f} x", _ok(naive >= 3)],
         ["`keyframes` >= 5 x faster than `fps:1`, long GOP", f"{keyframes:.1f} x", _ok(keyframes >= 5)],
         ["sparse sampling cheaper than a full decode", ", ".join(f"{name}: {x:.1f} x" for name, x in sparse), _ok(all(x > 1 for _, x in sparse))],

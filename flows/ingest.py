@@ -47,11 +47,12 @@ class ValidationOutcome:
 
 @task(name="validate")
 def validate_task(out_dir: str, limits: dict, reports_dir: str, data_docs: bool) -> ValidationOutcome:
-    """The Great Expectations suites over the merged manifests and crops."""
+    """The Great Expectations suites over the merged manifests and crops; a run that
+    changed nothing reuses the last report of the unchanged dataset."""
     from pipeline.validate import validate_dataset
     from schemas.contracts.limits import ContractLimits
 
-    report = validate_dataset(Path(out_dir), ContractLimits.from_params(limits), reports_dir=Path(reports_dir), build_docs=data_docs)
+    report = validate_dataset(Path(out_dir), ContractLimits.from_params(limits), reports_dir=Path(reports_dir), build_docs=data_docs, reuse=True)
     return ValidationOutcome(report.passed, report.summary())
 
 

@@ -6,7 +6,9 @@ index, curation outputs) means one contract module and one entry here.
 Results: a :class:`ValidationReport` (``passed`` is False when an error-level
 check failed; warnings never block), ``<reports_dir>/validation.json`` (a summary
 plus each suite's merged GX result) and, unless turned off, a Data Docs site in
-``<reports_dir>/datadocs/``.
+``<reports_dir>/datadocs/``. With ``reuse`` (the ingest flow), a report left by a
+validation of the same, unchanged dataset is returned instead of validating again
+(``pipeline/validate_reuse.py`` says what "unchanged" covers).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pipeline.validate_columns import DatasetTables, crops_table, faces_table, l
 from pipeline.validate_docs import build_data_docs, remove_data_docs
 from pipeline.validate_gx import DEFAULT_PARTITION_ROWS, SuiteRun, run_suite, validation_context
 from pipeline.validate_merge import check_name, raised_exception
+from pipeline.validate_reuse import reuse_key
 from schemas.contracts import crops, faces, run, shards, videos
 from schemas.contracts.base import Severity
 from schemas.contracts.limits import ContractLimits
@@ -80,6 +83,7 @@ class ValidationReport:
     wall_s: float
     report_json: Path
     data_docs: Path | None
+    reused: bool = False  # True: the stored report of the unchanged dataset, not a new validation
 
     @property
     def errors(self) -> tuple[CheckOutcome, ...]:
@@ -105,7 +109,8 @@ class ValidationReport:
     def summary(self) -> str:
         rows = ", ".join(f"{s.suite} {s.rows} rows/{s.partitions} part" for s in self.suites)
         lines = [
-            f"{'PASSED' if self.passed else 'FAILED'}: {self.dataset_dir} ({rows}; {len(self.outcomes)} checks, {self.wall_s:.1f} s)",
+            f"{'PASSED' if self.passed else 'FAILED'}: {self.dataset_dir} ({rows}; {len(self.outcomes)} checks, {self.wall_s:.1f} s)"
+            + (" -- reused: the dataset is unchanged since this report" if self.reused else ""),
             f"errors: {len(self.errors)}   warnings: {len(self.warnings)}",
         ]
         lines += [f"{o.severity.value.upper()} {o.check}: {o.statement} -- {o.detail}" for o in (*self.errors, *self.warnings)]
@@ -137,14 +142,21 @@ def validate_dataset(
     partition_rows: int = DEFAULT_PARTITION_ROWS,
     build_docs: bool = True,
     only: Sequence[str] | None = None,
+    reuse: bool = False,
 ) -> ValidationReport:
-    """Run every suite (or ``only`` those named) over the dataset at ``dataset_dir``."""
+    """Run every suite (or ``only`` those named) over the dataset at ``dataset_dir``;
+    with ``reuse``, return the stored report instead when the dataset and settings
+    are unchanged since it was written."""
     started = time.perf_counter()
     if partition_rows < 1:
         raise ValueError(f"partition_rows must be >= 1, got {partition_rows}")
     limits = limits or ContractLimits()
+    specs = _selected(only)
+    key = reuse_key(Path(dataset_dir), limits, partition_rows, [spec.contract.NAME for spec in specs], build_docs)
+    if reuse and (stored := _stored_report(Path(dataset_dir), Path(reports_dir) / REPORT_NAME, key, started)) is not None:
+        return stored
     data = load_dataset(Path(dataset_dir))
-    suites, runs, summaries = _run_suites(data, _selected(only), limits, partition_rows)
+    suites, runs, summaries = _run_suites(data, specs, limits, partition_rows)
     docs = None
     if build_docs:
         docs = build_data_docs(gx_dir, reports_dir, runs, suites)
@@ -153,8 +165,30 @@ def validate_dataset(
     outcomes = tuple(o for r in runs for o in _outcomes(r.suite, r.result))
     report_json = Path(reports_dir) / REPORT_NAME
     report = ValidationReport(Path(dataset_dir), tuple(summaries), outcomes, time.perf_counter() - started, report_json, docs)
-    _write_json(report, runs, limits, partition_rows)
+    _write_json(report, runs, limits, partition_rows, key)
     return report
+
+
+def _stored_report(dataset_dir: Path, report_json: Path, key: str, started: float) -> ValidationReport | None:
+    """The report at ``report_json`` if it was written for ``key`` (and its Data Docs are there)."""
+    try:
+        body = json.loads(report_json.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict) or body.get("reuse_key") != key or "outcomes" not in body:
+        return None
+    docs = report_json.parent.resolve() / body["data_docs"] if body.get("data_docs") else None
+    if docs is not None and not docs.is_file():
+        return None
+    return ValidationReport(
+        dataset_dir,
+        tuple(SuiteSummary(**summary) for summary in body["suite_summaries"]),
+        tuple(CheckOutcome(o["suite"], o["check"], Severity(o["severity"]), o["success"], o["statement"], o["detail"]) for o in body["outcomes"]),
+        time.perf_counter() - started,
+        report_json,
+        docs,
+        reused=True,
+    )
 
 
 def _run_suites(data: DatasetTables, specs: Sequence[SuiteSpec], limits: ContractLimits, partition_rows: int):
@@ -207,7 +241,7 @@ def _detail(item: ExpectationValidationResult) -> str:
     return text[:_DETAIL_CHARS]
 
 
-def _write_json(report: ValidationReport, runs: Sequence[SuiteRun], limits: ContractLimits, partition_rows: int) -> None:
+def _write_json(report: ValidationReport, runs: Sequence[SuiteRun], limits: ContractLimits, partition_rows: int, key: str) -> None:
     reports_dir = report.report_json.parent
     body = {
         "dataset": str(report.dataset_dir),
@@ -220,6 +254,10 @@ def _write_json(report: ValidationReport, runs: Sequence[SuiteRun], limits: Cont
         "great_expectations_version": gx.__version__,
         "data_docs": str(report.data_docs.relative_to(reports_dir.resolve())) if report.data_docs else None,
         "suites": {r.suite: {"rows": r.rows, "partitions": r.partitions, "result": r.result.to_json_dict()} for r in runs},
+        # What a later validate_dataset(reuse=True) of the unchanged dataset returns.
+        "reuse_key": key,
+        "suite_summaries": [{"suite": s.suite, "rows": s.rows, "partitions": s.partitions, "wall_s": s.wall_s} for s in report.suites],
+        "outcomes": [{**_outcome_json(o), "success": o.success} for o in report.outcomes],
     }
     atomic_write_bytes(report.report_json, json.dumps(body, indent=1, default=str).encode())
 

@@ -410,3 +410,17 @@ def test_data_docs_site_shows_each_suite_in_chromium(clean_run, tmp_path):
         assert image is not None and image.shape == (2000, 1280), suite
         # Not blank: dark (text) pixels on a fair share of the rows.
         assert (image < 128).any(axis=1).mean() > 0.1, f"the {suite} page looks blank in {png}"
+
+
+def test_an_unchanged_dataset_reuses_its_report_and_any_change_validates_again(dataset):
+    first = validate(dataset, reuse=True)
+    assert first.passed and not first.reused
+    again = validate(dataset, reuse=True)
+    assert again.reused and again.passed and "reused" in again.summary()
+    assert again.outcomes == first.outcomes and again.suites == first.suites
+    assert not validate(dataset).reused  # without reuse it always validates
+    assert not validate(dataset, ContractLimits(max_faces_per_frame=2), reuse=True).reused  # other limits
+    _delete_crop(dataset)
+    after = validate(dataset, reuse=True)
+    assert not after.reused and after.failed_checks() == {"crops.file_exists"}, after.summary()
+    assert validate(dataset, reuse=True).reused  # the failing report is reused too while nothing changes

@@ -12,7 +12,8 @@ with landmark y/x offsets relative to the box's top-left, in units of box size.
 
 Runtime (speed only; outputs identical): onnxruntime's waiting threads sleep
 rather than spin, because the decoder and other workers share the cores;
-:meth:`CenterFaceDetector.detect_batch` runs frames of one size as one batch.
+:meth:`CenterFaceDetector.detect_batch` runs frames of one size as one batch
+(``CPU_BATCH_FRAMES`` on the CPU).
 ``FACECORPUS_ORT_DEVICE=cuda`` (or ``auto``: CUDA when onnxruntime-gpu offers
 it) runs the model on the GPU with ``CUDA_OPTIONS``, ``CUDA_BATCH_FRAMES`` frames
 per run; GPU outputs differ from the CPU's in the last float bits (within 3e-5
@@ -60,6 +61,9 @@ CPU_PROVIDER = "CPUExecutionProvider"
 # 16 % more time; the heuristic algorithm search was as fast or faster than the
 # exhaustive default (5.8 against 7.1 ms/frame at 1280x736).
 CUDA_BATCH_FRAMES = 1
+# On the CPU, batches of 4 frames at 640x384 took 2.11 s against 2.75 s one at a time
+# for 61 frames (bench/RESULTS.md, section 5).
+CPU_BATCH_FRAMES = 4
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0"}
 
 _lock = threading.Lock()
@@ -142,7 +146,7 @@ class CenterFaceDetector(Detector):
         self._sha256 = sha256_file(self.model_path)
         model = load_fast_model(self.model_path)
         self.session = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(config.threads), providers=providers())
-        self.batch_frames = CUDA_BATCH_FRAMES if self.session.get_providers()[0] == CUDA_PROVIDER else 1
+        self.batch_frames = CUDA_BATCH_FRAMES if self.session.get_providers()[0] == CUDA_PROVIDER else CPU_BATCH_FRAMES
 
     @classmethod
     def shared(cls, config: DetectorConfig) -> "CenterFaceDetector":
