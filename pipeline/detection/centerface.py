@@ -13,7 +13,7 @@ with landmark y/x offsets relative to the box's top-left, in units of box size.
 Runtime (speed only; outputs identical): onnxruntime's waiting threads sleep
 rather than spin, because the decoder and other workers share the cores;
 :meth:`CenterFaceDetector.detect_batch` runs frames of one size as one batch
-(``CPU_BATCH_FRAMES`` on the CPU).
+(the pipeline hands it ``CPU_BATCH_FRAMES`` frames at a time on the CPU).
 ``FACECORPUS_ORT_DEVICE=cuda`` (or ``auto``: CUDA when onnxruntime-gpu offers
 it) runs the model on the GPU with ``CUDA_OPTIONS``, ``CUDA_BATCH_FRAMES`` frames
 per run; GPU outputs differ from the CPU's in the last float bits (within 3e-5
@@ -61,9 +61,10 @@ CPU_PROVIDER = "CPUExecutionProvider"
 # 16 % more time; the heuristic algorithm search was as fast or faster than the
 # exhaustive default (5.8 against 7.1 ms/frame at 1280x736).
 CUDA_BATCH_FRAMES = 1
-# On the CPU, batches of 4 frames at 640x384 took 2.11 s against 2.75 s one at a time
-# for 61 frames (bench/RESULTS.md, section 5).
-CPU_BATCH_FRAMES = 4
+# On the CPU, runs of 4 frames saved nothing measurable (61 frames at 640x384:
+# 1.64 s against 1.68 s; end to end 6.21 s against 5.82 s one at a time) and
+# raised peak RSS by 170 MB (1.1 GB at det_max_side 1280): bench/RESULTS.md, section 5.
+CPU_BATCH_FRAMES = 1
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0"}
 
 _lock = threading.Lock()
