@@ -1,6 +1,6 @@
 """The benchmark: every figure of bench/RESULTS.md, measured side by side in one run.
 
-    .venv/bin/python bench/run.py            # the full run (about an hour on 2 cores)
+    .venv/bin/python bench/run.py            # the full run (about 40 min on 2 cores)
     .venv/bin/python bench/run.py --quick    # seconds-long 360p clips: CI's smoke run
 
 Each measurement runs in its own process (``bench/measure.py``) so peak RSS and

@@ -152,9 +152,11 @@ def validate_dataset(
         raise ValueError(f"partition_rows must be >= 1, got {partition_rows}")
     limits = limits or ContractLimits()
     specs = _selected(only)
-    key = reuse_key(Path(dataset_dir), limits, partition_rows, [spec.contract.NAME for spec in specs], build_docs)
-    if reuse and (stored := _stored_report(Path(dataset_dir), Path(reports_dir) / REPORT_NAME, key, started)) is not None:
-        return stored
+    key = None
+    if reuse and all(spec in SUITES for spec in specs):
+        key = reuse_key(Path(dataset_dir), limits, partition_rows, [spec.contract.NAME for spec in specs], build_docs)
+        if (stored := _stored_report(Path(dataset_dir), Path(reports_dir) / REPORT_NAME, key, started)) is not None:
+            return stored
     data = load_dataset(Path(dataset_dir))
     suites, runs, summaries = _run_suites(data, specs, limits, partition_rows)
     docs = None
@@ -177,18 +179,15 @@ def _stored_report(dataset_dir: Path, report_json: Path, key: str, started: floa
         return None
     if not isinstance(body, dict) or body.get("reuse_key") != key or "outcomes" not in body:
         return None
-    docs = report_json.parent.resolve() / body["data_docs"] if body.get("data_docs") else None
+    try:
+        docs = report_json.parent.resolve() / body["data_docs"] if body.get("data_docs") else None
+        suites = tuple(SuiteSummary(**summary) for summary in body["suite_summaries"])
+        outcomes = tuple(CheckOutcome(o["suite"], o["check"], Severity(o["severity"]), o["success"], o["statement"], o["detail"]) for o in body["outcomes"])
+    except (KeyError, TypeError, ValueError):  # a report of another shape: validate again
+        return None
     if docs is not None and not docs.is_file():
         return None
-    return ValidationReport(
-        dataset_dir,
-        tuple(SuiteSummary(**summary) for summary in body["suite_summaries"]),
-        tuple(CheckOutcome(o["suite"], o["check"], Severity(o["severity"]), o["success"], o["statement"], o["detail"]) for o in body["outcomes"]),
-        time.perf_counter() - started,
-        report_json,
-        docs,
-        reused=True,
-    )
+    return ValidationReport(dataset_dir, suites, outcomes, time.perf_counter() - started, report_json, docs, reused=True)
 
 
 def _run_suites(data: DatasetTables, specs: Sequence[SuiteSpec], limits: ContractLimits, partition_rows: int):
@@ -241,7 +240,7 @@ def _detail(item: ExpectationValidationResult) -> str:
     return text[:_DETAIL_CHARS]
 
 
-def _write_json(report: ValidationReport, runs: Sequence[SuiteRun], limits: ContractLimits, partition_rows: int, key: str) -> None:
+def _write_json(report: ValidationReport, runs: Sequence[SuiteRun], limits: ContractLimits, partition_rows: int, key: str | None) -> None:
     reports_dir = report.report_json.parent
     body = {
         "dataset": str(report.dataset_dir),
@@ -254,7 +253,7 @@ def _write_json(report: ValidationReport, runs: Sequence[SuiteRun], limits: Cont
         "great_expectations_version": gx.__version__,
         "data_docs": str(report.data_docs.relative_to(reports_dir.resolve())) if report.data_docs else None,
         "suites": {r.suite: {"rows": r.rows, "partitions": r.partitions, "result": r.result.to_json_dict()} for r in runs},
-        # What a later validate_dataset(reuse=True) of the unchanged dataset returns.
+        # What a later validate_dataset(reuse=True) of the unchanged dataset returns (no key: not reusable).
         "reuse_key": key,
         "suite_summaries": [{"suite": s.suite, "rows": s.rows, "partitions": s.partitions, "wall_s": s.wall_s} for s in report.suites],
         "outcomes": [{**_outcome_json(o), "success": o.success} for o in report.outcomes],

@@ -7,6 +7,7 @@ is shared and read-only: corruptions work on a copy.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -418,9 +419,14 @@ def test_an_unchanged_dataset_reuses_its_report_and_any_change_validates_again(d
     again = validate(dataset, reuse=True)
     assert again.reused and again.passed and "reused" in again.summary()
     assert again.outcomes == first.outcomes and again.suites == first.suites
+    stored = json.loads(again.report_json.read_text())
+    again.report_json.write_text(json.dumps({**stored, "suite_summaries": "not a list"}))
+    assert not validate(dataset, reuse=True).reused  # a report of another shape: validated again
     assert not validate(dataset).reused  # without reuse it always validates
     assert not validate(dataset, ContractLimits(max_faces_per_frame=2), reuse=True).reused  # other limits
     _delete_crop(dataset)
     after = validate(dataset, reuse=True)
     assert not after.reused and after.failed_checks() == {"crops.file_exists"}, after.summary()
     assert validate(dataset, reuse=True).reused  # the failing report is reused too while nothing changes
+    (dataset / "crops" / "dangling.png").symlink_to(dataset / "nowhere.png")  # an entry the key must survive
+    assert not validate(dataset, reuse=True).reused

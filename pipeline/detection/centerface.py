@@ -58,7 +58,7 @@ CPU_PROVIDER = "CPUExecutionProvider"
 # Measured by bench/gpu_check.py on an H200 (bench/gpu_check_h200.log): batches of 8
 # ran at 70 ms/frame against 3.5 for one frame at a time, so CUDA gets one frame per
 # run too; without TF32 the outputs stay within 3e-5 of the CPU's (0.09 with it) for
-# 16 % more time; the heuristic algorithm search was as fast or faster than the
+# 19 % more time; the heuristic algorithm search was as fast or faster than the
 # exhaustive default (5.8 against 7.1 ms/frame at 1280x736).
 CUDA_BATCH_FRAMES = 1
 # On the CPU, runs of 4 frames saved nothing measurable (61 frames at 640x384:
