@@ -18,6 +18,7 @@ generation to about two minutes on two cores. ``--quick`` uses small clips
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from pathlib import Path
 from pipeline.ffmpeg_bin import ffmpeg_exe
 
 CACHE = Path(__file__).resolve().parent / ".cache"
+# The shared test media, as tests/conftest.py finds it.
+FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
+FIXTURE_MEDIA = ("hamilton.mp4", "two_people.jpg", "obama_and_biden.jpg")
 FRAME_RATE = "30000/1001"
 FRAME_RATE_HZ = 30000 / 1001
 
@@ -123,3 +127,11 @@ def distinct_cuts(src: Path, count: int, duration_s: float) -> list[Path]:
             os.replace(tmp, clip)
         out.append(clip)
     return out
+
+
+def fixture_corpus(fixtures: Path, folder: Path) -> Path:
+    """``folder``, made, holding copies of the fixtures' media (a 1-video, 2-still corpus)."""
+    folder.mkdir(parents=True)
+    for name in FIXTURE_MEDIA:
+        shutil.copy(fixtures / name, folder / name)
+    return folder

@@ -29,6 +29,9 @@ from pipeline.pack import pack_dataset
 from pipeline.run import run_extract
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.corpus import FIXTURES, fixture_corpus  # noqa: E402
 
 
 def sh(cwd: Path, *argv: str) -> float:
@@ -73,15 +76,12 @@ def push_pull(work: Path, name: str, folder: Path) -> tuple[int, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--fixtures", type=Path, default=Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures")))
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--faces", type=int, default=5000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        corpus = work / "corpus"
-        corpus.mkdir()
-        for name in ("hamilton.mp4", "two_people.jpg", "obama_and_biden.jpg"):
-            shutil.copy(args.fixtures / name, corpus / name)
+        corpus = fixture_corpus(args.fixtures, work / "corpus")
         dataset = work / "dataset"
         run_extract(corpus, dataset, ExtractConfig())
         grow(dataset, args.faces)

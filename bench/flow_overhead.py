@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.corpus import FIXTURES, fixture_corpus  # noqa: E402
 
 
 def timed(fn) -> float:
@@ -30,7 +33,7 @@ def timed(fn) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--fixtures", type=Path, default=Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures")))
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
@@ -42,10 +45,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        corpus = work / "corpus"
-        corpus.mkdir()
-        for name in ("hamilton.mp4", "two_people.jpg", "obama_and_biden.jpg"):
-            shutil.copy(args.fixtures / name, corpus / name)
+        corpus = fixture_corpus(args.fixtures, work / "corpus")
         options = {"data_docs": False}
         startup_s = time.perf_counter()
         with prefect_test_harness(server_startup_timeout=120):

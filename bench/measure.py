@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -207,22 +208,24 @@ def _pipeline_knobs(req: dict):
     import pipeline.videojob as videojob
     from pipeline.options import IngestSettings
 
-    saved = (sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input, centerface.CPU_BATCH_FRAMES)
+    pool_for, ffmpeg_input = IngestSettings.pool_for, sampling.ffmpeg.input
+    changes = []  # (owner, attribute, bench value)
     if not req.get("seek", True):
-        sampling.seek_plan = lambda *args: None
-    videojob.PREFETCH_FRAMES = req.get("prefetch", videojob.PREFETCH_FRAMES)
+        changes.append((sampling, "seek_plan", lambda *args: None))
+    if "prefetch" in req:
+        changes.append((videojob, "PREFETCH_FRAMES", req["prefetch"]))
     if req.get("spin", False):
-        centerface.session_options = _spinning(saved[2])
+        changes.append((centerface, "session_options", _spinning(centerface.session_options)))
     if req.get("pool_threads"):
-        IngestSettings.pool_for = lambda self, videos: (saved[3](self, videos)[0], req["pool_threads"])
+        changes.append((IngestSettings, "pool_for", lambda self, videos: (pool_for(self, videos)[0], req["pool_threads"])))
     if req.get("ffmpeg_threads"):
-        sampling.ffmpeg.input = lambda filename, **kwargs: saved[4](filename, **{"threads": req["ffmpeg_threads"], **kwargs})
-    centerface.CPU_BATCH_FRAMES = req.get("cpu_batch", centerface.CPU_BATCH_FRAMES)
-    try:
+        changes.append((sampling.ffmpeg, "input", lambda filename, **kwargs: ffmpeg_input(filename, **{"threads": req["ffmpeg_threads"], **kwargs})))
+    if "cpu_batch" in req:
+        changes.append((centerface, "CPU_BATCH_FRAMES", req["cpu_batch"]))
+    with contextlib.ExitStack() as stack:
+        for owner, attribute, value in changes:
+            stack.enter_context(mock.patch.object(owner, attribute, value))
         yield
-    finally:
-        (sampling.seek_plan, videojob.PREFETCH_FRAMES, centerface.session_options, IngestSettings.pool_for, sampling.ffmpeg.input,
-         centerface.CPU_BATCH_FRAMES) = saved
 
 
 def _spinning(session_options):

@@ -26,7 +26,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import CACHE, ensure_clip, full_specs, quick_specs, distinct_cuts  # noqa: E402
+from bench.corpus import CACHE, FIXTURES, distinct_cuts, ensure_clip, full_specs, quick_specs  # noqa: E402
 
 MEASURE = BENCH / "measure.py"
 RESULT_PREFIX = "BENCH-RESULT "
@@ -315,7 +315,7 @@ def _ok(met: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds-long 360p clips (CI): checks the harness, not the hardware")
-    parser.add_argument("--fixtures", type=Path, default=Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures")))
+    parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--spec", default="fps:1", help="sampling spec of section 1")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a new temporary one under bench/.cache)")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown report here")
