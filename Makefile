@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FACECORPUS := $(VENV)/bin/facecorpus
 STAMP := $(VENV)/.facecorpus-installed
 
-.PHONY: install demo test clean
+.PHONY: install demo lint test clean
 
 $(STAMP): pyproject.toml requirements/models.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "facecorpus needs Python >= 3.11")'
@@ -22,7 +22,12 @@ demo: install
 	$(FACECORPUS) sample-corpus --params params.yaml
 	$(FACECORPUS) ingest --params params.yaml
 
-test: install
+# ruff (pyproject.toml: line length 140): lint and format check, then the suite.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest
 
 clean:

@@ -23,7 +23,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.ffmpeg_bin import ffmpeg_exe
+from pipeline.media.ffmpeg import ffmpeg_exe
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 # The shared test media, as tests/conftest.py finds it.
@@ -93,10 +93,25 @@ def _encode_unit(spec: ClipSpec, hamilton: Path, out: Path) -> None:
     tmp = out.with_suffix(".tmp.mp4")
     x264 = f"keyint={spec.gop_frames}:min-keyint={spec.gop_frames}:scenecut=0"
     _ffmpeg(
-        "-stream_loop", "-1", "-i", str(hamilton), "-an",
-        "-vf", f"scale={spec.width_px}:{spec.height_px},fps={FRAME_RATE}",
-        "-frames:v", str(spec.unit_frames),
-        "-c:v", "libx264", "-preset", "superfast", "-crf", "23", "-pix_fmt", "yuv420p", "-x264-params", x264,
+        "-stream_loop",
+        "-1",
+        "-i",
+        str(hamilton),
+        "-an",
+        "-vf",
+        f"scale={spec.width_px}:{spec.height_px},fps={FRAME_RATE}",
+        "-frames:v",
+        str(spec.unit_frames),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "superfast",
+        "-crf",
+        "23",
+        "-pix_fmt",
+        "yuv420p",
+        "-x264-params",
+        x264,
         str(tmp),
     )
     os.replace(tmp, out)

@@ -23,10 +23,11 @@ from pathlib import Path
 import cv2
 import polars as pl
 
-from pipeline.extract import ExtractConfig
+from pipeline.config import ExtractOptions
 from pipeline.fsutil import atomic_write_bytes, sha256_bytes
-from pipeline.pack import pack_dataset
-from pipeline.run import run_extract
+from pipeline.release.pack import pack_dataset
+from pipeline.runs.extract import run_extract
+from schemas.manifests import FACES_MANIFEST
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -43,7 +44,7 @@ def sh(cwd: Path, *argv: str) -> float:
 
 def grow(dataset: Path, target_faces: int) -> None:
     """Append copies of the real faces, each crop with one pixel changed, up to ``target_faces`` rows."""
-    faces = pl.read_parquet(dataset / "faces.parquet")
+    faces = pl.read_parquet(dataset / FACES_MANIFEST)
     rows, base = faces.to_dicts(), faces.to_dicts()
     n = 0
     while len(rows) < target_faces:
@@ -56,7 +57,7 @@ def grow(dataset: Path, target_faces: int) -> None:
         atomic_write_bytes(dataset / row["crop_path"], data)
         rows.append(row)
         n += 1
-    pl.DataFrame(rows, schema=faces.schema).write_parquet(dataset / "faces.parquet")
+    pl.DataFrame(rows, schema=faces.schema).write_parquet(dataset / FACES_MANIFEST)
 
 
 def push_pull(work: Path, name: str, folder: Path) -> tuple[int, float, float]:
@@ -83,13 +84,13 @@ def main() -> None:
         work = Path(tmp)
         corpus = fixture_corpus(args.fixtures, work / "corpus")
         dataset = work / "dataset"
-        run_extract(corpus, dataset, ExtractConfig())
+        run_extract(ExtractOptions(corpus=str(corpus), out=str(dataset)))
         grow(dataset, args.faces)
         release = work / "release"
         pack_dataset(dataset, release)
         loose = work / "loose"
         shutil.copytree(dataset / "crops", loose / "crops")
-        shutil.copy(dataset / "faces.parquet", loose / "faces.parquet")
+        shutil.copy(dataset / FACES_MANIFEST, loose / FACES_MANIFEST)
         print(f"{'layout':<8}{'files':>8}{'MB':>8}{'add+push s':>12}{'pull s':>9}")
         results = {}
         for name, folder in (("packed", release), ("loose", loose)):
@@ -97,7 +98,9 @@ def main() -> None:
             files, push_s, pull_s = push_pull(work, name, folder)
             results[name] = (push_s, pull_s)
             print(f"{name:<8}{files:>8}{size_mb:>8.1f}{push_s:>12.2f}{pull_s:>9.2f}")
-        print(f"loose/packed: push {results['loose'][0] / results['packed'][0]:.1f}x, pull {results['loose'][1] / results['packed'][1]:.1f}x")
+        print(
+            f"loose/packed: push {results['loose'][0] / results['packed'][0]:.1f}x, pull {results['loose'][1] / results['packed'][1]:.1f}x"
+        )
 
 
 if __name__ == "__main__":

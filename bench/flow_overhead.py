@@ -40,27 +40,34 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.ingest import ingest
-    from pipeline.options import extract_config
-    from pipeline.run import run_extract
+    from pipeline.config import Options
+    from pipeline.runs.extract import run_extract
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = fixture_corpus(args.fixtures, work / "corpus")
-        options = {"data_docs": False}
+        # The defaults, Data Docs off (validate.docs; formerly the flow's "data_docs" option).
+        base = Options().merged({"extract": {"corpus": str(corpus)}, "validate": {"docs": False}})
+
+        def at(out: Path) -> Options:
+            return base.merged({"extract": {"out": str(out)}})
+
         startup_s = time.perf_counter()
         with prefect_test_harness(server_startup_timeout=120):
             startup_s = time.perf_counter() - startup_s
-            config = extract_config({})
-            run_extract(corpus, work / "warm", config)  # model loaded once, for both
+            run_extract(at(work / "warm").extract)  # model loaded once, for both
             direct, flow, direct_noop, flow_noop = [], [], [], []
             for n in range(args.repeat):
-                d_out, f_out = work / f"direct{n}" / "dataset", work / f"flow{n}" / "dataset"
-                direct.append(timed(lambda: run_extract(corpus, d_out, config)))
-                flow.append(timed(lambda: ingest(str(corpus), str(f_out), options)))
-                direct_noop.append(timed(lambda: run_extract(corpus, d_out, config)))
-                flow_noop.append(timed(lambda: ingest(str(corpus), str(f_out), options)))
+                d_opts, f_opts = at(work / f"direct{n}" / "dataset"), at(work / f"flow{n}" / "dataset")
+                direct.append(timed(lambda d=d_opts: run_extract(d.extract)))
+                flow.append(timed(lambda f=f_opts: ingest(f.to_json())))
+                direct_noop.append(timed(lambda d=d_opts: run_extract(d.extract)))
+                flow_noop.append(timed(lambda f=f_opts: ingest(f.to_json())))
     print(f"{'':<28}{'direct s':>10}{'flow s':>10}{'flow/direct':>13}{'overhead s':>12}")
-    for label, d, f in ((f"first run (best of {args.repeat})", min(direct), min(flow)), ("no-op rerun (best)", min(direct_noop), min(flow_noop))):
+    for label, d, f in (
+        (f"first run (best of {args.repeat})", min(direct), min(flow)),
+        ("no-op rerun (best)", min(direct_noop), min(flow_noop)),
+    ):
         print(f"{label:<28}{d:>10.2f}{f:>10.2f}{f / d:>13.2f}{f - d:>12.2f}")
     print(f"Prefect test server start-up (once per process without PREFECT_API_URL): {startup_s:.1f} s")
     print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -15,9 +15,9 @@ and ends with one ``GPU-CHECK {json}`` line:
   and 8: the first call on each new input shape (ms: what a
   video's last, shorter batch costs), ms/frame once every shape was seen, and
   the largest difference of the raw outputs from the CPU's;
-- the pipeline's detector on CUDA (``FACECORPUS_ORT_DEVICE=cuda``, its own
-  batching) against it on the CPU: face counts and the largest box and
-  landmark difference in pixels;
+- the pipeline's detector on CUDA (``FACECORPUS_ORT_DEVICE=cuda``, one frame
+  per ``detect`` call: it no longer batches) against it on the CPU: face counts
+  and the largest box and landmark difference in pixels;
 - where the whole pipeline's dependencies are installed, ``run_extract`` on the
   fixture on CUDA and on the CPU (wall s, faces).
 
@@ -118,18 +118,19 @@ def max_diff(outs, reference) -> float:
 
 
 def detector_diff(frames) -> dict:
-    """The pipeline's detector (default config) on CUDA, batched as it batches, against the CPU."""
+    """The pipeline's detector (default config) on CUDA, one frame per call as the
+    pipeline runs it, against the CPU."""
     import numpy as np
 
-    from pipeline.detection import DetectorConfig
+    from pipeline.detection.base import DetectorConfig
     from pipeline.detection.centerface import DEVICE_ENV, CenterFaceDetector
 
     os.environ[DEVICE_ENV] = "cpu"
     cpu = [CenterFaceDetector(DetectorConfig()).detect(f) for f in frames]
     os.environ[DEVICE_ENV] = "cuda"
+    # Detectors no longer batch (detect_batch / batch_frames are gone): one frame per run.
     detector = CenterFaceDetector(DetectorConfig())
-    step = detector.batch_frames
-    dev = [d for at in range(0, len(frames), step) for d in detector.detect_batch(frames[at : at + step])]
+    dev = [detector.detect(f) for f in frames]
     os.environ[DEVICE_ENV] = "cpu"
     box_px = landmark_px = 0.0
     same_counts = all(len(a) == len(b) for a, b in zip(cpu, dev))
@@ -139,7 +140,7 @@ def detector_diff(frames) -> dict:
                 box_px = max(box_px, float(np.abs(np.subtract(x.bbox_xyxy_px, y.bbox_xyxy_px)).max()))
                 landmark_px = max(landmark_px, float(np.abs(x.landmarks_array - y.landmarks_array).max()))
     return {
-        "batch_frames": step,
+        "batch_frames": 1,
         "faces_cpu": sum(map(len, cpu)),
         "faces_cuda": sum(map(len, dev)),
         "same_count_every_frame": same_counts,
@@ -155,18 +156,18 @@ def pipeline_missing() -> list[str]:
 
 def extract_on(device: str, fixtures: Path) -> dict:
     """run_extract of hamilton.mp4 at fps:1 in a fresh process on ``device``."""
-    code = (
+    code = (  # noqa: UP031 - a %-formatted program text: braces in it stay literal
         "import sys, time, shutil, tempfile; from pathlib import Path; sys.path.insert(0, %r)\n"
-        "from pipeline.options import extract_config; from pipeline.run import run_extract\n"
-        "from pipeline.detection import make_detector\n"
+        "from pipeline.config import ExtractOptions; from pipeline.runs.extract import run_extract\n"
+        "from pipeline.detection.registry import make_detector\n"
         "tmp = Path(tempfile.mkdtemp()); (tmp / 'c').mkdir(); shutil.copy(%r, tmp / 'c' / 'hamilton.mp4')\n"
-        "config = extract_config({}); make_detector(config.detector)\n"
-        "t = time.perf_counter(); s = run_extract(tmp / 'c', tmp / 'o', config)\n"
+        "config = ExtractOptions(corpus=str(tmp / 'c'), out=str(tmp / 'o')); make_detector(config.detector_config())\n"
+        "t = time.perf_counter(); s = run_extract(config)\n"
         "print('RESULT', time.perf_counter() - t, s.faces, s.frames_sampled); shutil.rmtree(tmp)\n"
     ) % (str(REPO), str(fixtures / "hamilton.mp4"))
     env = {**os.environ, "FACECORPUS_ORT_DEVICE": device}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT")), None)
+    line = next((out for out in proc.stdout.splitlines() if out.startswith("RESULT")), None)
     if line is None:
         return {"error": proc.stderr[-500:]}
     _, wall, faces, frames = line.split()
@@ -199,8 +200,16 @@ def time_sizes(report: dict, frames, sizes: list[int], has_cuda: bool) -> None:
                 got = run_ms(sess, inputs, batch)
                 diff = max_diff(got["outs"], cpu["outs"])
                 first = {k: round(v, 1) for k, v in got["first_call_ms"].items()}
-                report[f"cuda_{name}_{size}_batch{batch}"] = {"ms_per_frame": got["ms_per_frame"], "first_call_ms_by_batch": first, "max_abs_output_diff": diff}
-                print(f"{shape}: CUDA {name} batch {batch}: {got['ms_per_frame']:.2f} ms/frame ({cpu['ms_per_frame'] / got['ms_per_frame']:.1f} x CPU); first call per batch shape {first} ms; max |output - CPU| {diff:.2e}")
+                report[f"cuda_{name}_{size}_batch{batch}"] = {
+                    "ms_per_frame": got["ms_per_frame"],
+                    "first_call_ms_by_batch": first,
+                    "max_abs_output_diff": diff,
+                }
+                print(
+                    f"{shape}: CUDA {name} batch {batch}: {got['ms_per_frame']:.2f} ms/frame "
+                    f"({cpu['ms_per_frame'] / got['ms_per_frame']:.1f} x CPU); "
+                    f"first call per batch shape {first} ms; max |output - CPU| {diff:.2e}"
+                )
 
 
 def main() -> None:
@@ -213,7 +222,12 @@ def main() -> None:
 
     from pipeline.detection.centerface import CUDA_PROVIDER
 
-    report: dict = {"gpus": gpu_names(), "onnxruntime": ort.__version__, "providers": ort.get_available_providers(), "cpu_cores": os.cpu_count()}
+    report: dict = {
+        "gpus": gpu_names(),
+        "onnxruntime": ort.__version__,
+        "providers": ort.get_available_providers(),
+        "cpu_cores": os.cpu_count(),
+    }
     print(f"GPUs: {report['gpus'] or 'none found (no nvidia-smi)'}")
     print(f"onnxruntime {report['onnxruntime']}, providers {report['providers']}, {report['cpu_cores']} CPU cores")
     frames = frames_1080p(args.fixtures, args.frames)

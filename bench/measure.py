@@ -18,7 +18,8 @@ ffmpeg: a forked child's maxrss counts the parent's pages it shared before exec.
 - ``decode_all``: every frame decoded to null (no select, no conversion): the
   cost of a full decode;
 - ``detect``: the detector on the sampled frames, decoded beforehand into a
-  scratch file, only ``detect_batch`` timed;
+  scratch file, only the ``detect`` calls timed (one frame per call: detectors
+  no longer batch);
 - ``pipeline``: ``run_extract`` on a corpus (the detector loaded first), and its
   rerun on the unchanged corpus with ``"rerun": true``; with ``"workers"`` the
   ingest flow's library half (``prepare``, ``run_shard``, ``finish``) instead;
@@ -45,11 +46,13 @@ from unittest import mock
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.detection import DetectorConfig, make_detector  # noqa: E402
-from pipeline.detection.base import DEFAULT_DET_MAX_SIDE  # noqa: E402
-from pipeline.ffmpeg_bin import ffmpeg_exe  # noqa: E402
-from pipeline.probe import probe  # noqa: E402
-from pipeline.sampling import SampleSpec, build_command, iter_frames, seek_plan, segment_command  # noqa: E402
+from pipeline.detection.base import DEFAULT_DET_MAX_SIDE, DetectorConfig  # noqa: E402
+from pipeline.detection.registry import make_detector  # noqa: E402
+from pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
+from pipeline.media.probe import probe  # noqa: E402
+from pipeline.media.sampling import iter_frames  # noqa: E402
+from pipeline.media.seek import seek_plan, segment_command  # noqa: E402
+from pipeline.media.spec import SampleSpec, build_command  # noqa: E402
 
 RESULT_PREFIX = "BENCH-RESULT "
 DETECT_CHUNK_FRAMES = 16
@@ -170,28 +173,30 @@ def measure_decode_all(req: dict) -> dict:
 
 def measure_detect(req: dict) -> dict:
     """Frames go to a scratch file first (ffmpeg is done before any timing), then
-    are read back in chunks; only the detector calls are timed."""
+    are read back in chunks; only the detector calls are timed. (The ``batch``
+    knob is gone: detectors have only ``detect``, one frame per call.)"""
     import numpy as np
 
     path, spec = Path(req["path"]), SampleSpec.parse(req["spec"])
     detector = make_detector(DetectorConfig(threads=req.get("threads", 0), det_max_side=req.get("det_max_side", DEFAULT_DET_MAX_SIDE)))
-    batch = req.get("batch", detector.batch_frames)
     scratch = Path(req["scratch"])
     shapes = []
     with open(scratch, "wb") as fh:
         for frame in iter_frames(path, spec, probe(path)):
             fh.write(frame.image_rgb.tobytes())
             shapes.append(frame.image_rgb.shape)
-    detector.detect_batch([np.zeros(shapes[0], np.uint8)])  # warm-up: first-run allocations
+    detector.detect(np.zeros(shapes[0], np.uint8))  # warm-up: first-run allocations
     timed, faces = Timed(), 0
     with open(scratch, "rb") as fh:
         for start in range(0, len(shapes), DETECT_CHUNK_FRAMES):
-            chunk = [np.frombuffer(fh.read(math.prod(shape)), np.uint8).reshape(shape) for shape in shapes[start : start + DETECT_CHUNK_FRAMES]]
+            chunk = [
+                np.frombuffer(fh.read(math.prod(shape)), np.uint8).reshape(shape) for shape in shapes[start : start + DETECT_CHUNK_FRAMES]
+            ]
             with timed:
-                for at in range(0, len(chunk), batch):
-                    faces += sum(len(d) for d in detector.detect_batch(chunk[at : at + batch]))
+                for image in chunk:
+                    faces += len(detector.detect(image))
     scratch.unlink()
-    return {**timed.fields(), "frames": len(shapes), "faces": faces, "threads": req.get("threads", 0), "batch": batch}
+    return {**timed.fields(), "frames": len(shapes), "faces": faces, "threads": req.get("threads", 0)}
 
 
 @contextlib.contextmanager
@@ -201,27 +206,31 @@ def _pipeline_knobs(req: dict):
     ahead; 0: none), ``spin`` true (onnxruntime's threads spin while waiting, its
     default), ``pool_threads`` (onnxruntime threads per worker in the ingest pool,
     instead of the cores split among the workers), ``ffmpeg_threads`` (ffmpeg's
-    decoder threads; default: ffmpeg's own choice, one per core), ``cpu_batch``
-    (frames per detector run on the CPU). Restored afterwards."""
+    decoder threads; default: ffmpeg's own choice, one per core). Restored
+    afterwards. (The former ``cpu_batch`` knob, frames per detector run on the
+    CPU, is gone: detectors no longer batch, one frame per run.)"""
     import pipeline.detection.centerface as centerface
-    import pipeline.sampling as sampling
-    import pipeline.videojob as videojob
-    from pipeline.options import IngestSettings
+    import pipeline.media.sampling as sampling
+    import pipeline.media.spec as spec
+    import pipeline.stages.video as video
+    from pipeline.config import IngestOptions
 
-    pool_for, ffmpeg_input = IngestSettings.pool_for, sampling.ffmpeg.input
+    # spec.ffmpeg is the ffmpeg-python module: its ``input`` builds both the full
+    # pass (media.spec.build_command) and the seeking runs (media.seek.segment_command).
+    pool_for, ffmpeg_input = IngestOptions.pool_for, spec.ffmpeg.input
     changes = []  # (owner, attribute, bench value)
     if not req.get("seek", True):
         changes.append((sampling, "seek_plan", lambda *args: None))
     if "prefetch" in req:
-        changes.append((videojob, "PREFETCH_FRAMES", req["prefetch"]))
+        changes.append((video, "PREFETCH_FRAMES", req["prefetch"]))
     if req.get("spin", False):
         changes.append((centerface, "session_options", _spinning(centerface.session_options)))
     if req.get("pool_threads"):
-        changes.append((IngestSettings, "pool_for", lambda self, videos: (pool_for(self, videos)[0], req["pool_threads"])))
+        changes.append((IngestOptions, "pool_for", lambda self, videos: (pool_for(self, videos)[0], req["pool_threads"])))
     if req.get("ffmpeg_threads"):
-        changes.append((sampling.ffmpeg, "input", lambda filename, **kwargs: ffmpeg_input(filename, **{"threads": req["ffmpeg_threads"], **kwargs})))
-    if "cpu_batch" in req:
-        changes.append((centerface, "CPU_BATCH_FRAMES", req["cpu_batch"]))
+        changes.append(
+            (spec.ffmpeg, "input", lambda filename, **kwargs: ffmpeg_input(filename, **{"threads": req["ffmpeg_threads"], **kwargs}))
+        )
     with contextlib.ExitStack() as stack:
         for owner, attribute, value in changes:
             stack.enter_context(mock.patch.object(owner, attribute, value))
@@ -240,69 +249,98 @@ def _spinning(session_options):
 
 def measure_pipeline(req: dict) -> dict:
     corpus, out = Path(req["corpus"]), Path(req["out"])
-    options = {"sample": req["spec"], **req.get("options", {})}
+    extract = {"sample": req["spec"], **req.get("options", {})}
     with _pipeline_knobs(req):
         if req.get("workers") is None:
-            result = _run_extract_timed(corpus, out, options, req.get("threads", 0), req.get("rerun", False))
+            result = _run_extract_timed(corpus, out, extract, req.get("threads", 0), req.get("rerun", False))
         else:
-            result = _run_ingest_timed(corpus, out, options, req["workers"])
+            result = _run_ingest_timed(corpus, out, extract, req["workers"])
     return result
 
 
-def _run_extract_timed(corpus: Path, out: Path, options: dict, threads: int, rerun: bool) -> dict:
-    from pipeline.options import extract_config
-    from pipeline.run import run_extract
+def _options(corpus: Path, out: Path, extract: dict, ingest: dict | None = None):
+    """The pipeline's Options: defaults, with ``extract`` (and ``ingest``) keys replaced."""
+    from pipeline.config import Options
 
-    config = extract_config(options, threads=threads)
+    return Options().merged({"extract": {"corpus": str(corpus), "out": str(out), **extract}, "ingest": ingest or {}})
+
+
+def _run_extract_timed(corpus: Path, out: Path, extract: dict, threads: int, rerun: bool) -> dict:
+    from pipeline.detection.centerface import THREADS_ENV
+    from pipeline.runs.extract import run_extract
+
+    if threads:
+        # run_extract builds its detector with threads=0 (its default: the
+        # $FACECORPUS_ORT_THREADS setting, else one per core); this process is the
+        # measurement's own, so the setting is how ``threads`` reaches it.
+        os.environ[THREADS_ENV] = str(threads)
+    options = _options(corpus, out, extract).extract
     load_started = time.perf_counter()
-    make_detector(config.detector)
+    make_detector(options.detector_config())
     model_load_s = time.perf_counter() - load_started
     with Timed() as timed:
-        summary = run_extract(corpus, out, config)
-    result = {**timed.fields(), "frames": summary.frames_sampled, "faces": summary.faces,
-              "videos": summary.videos_ok + summary.videos_failed, "failed": summary.videos_failed, "model_load_s": model_load_s}
+        summary = run_extract(options)
+    result = {
+        **timed.fields(),
+        "frames": summary.frames_sampled,
+        "faces": summary.faces,
+        "videos": summary.videos_ok + summary.videos_failed,
+        "failed": summary.videos_failed,
+        "model_load_s": model_load_s,
+    }
     if rerun:
         with Timed() as again_timed:
-            again = run_extract(corpus, out, config)
-        result.update(again_timed.fields("rerun_"), rerun_skipped=again.videos_skipped)
+            again = run_extract(options)
+        result.update(again_timed.fields("rerun_"), rerun_skipped=again.videos_reused)
     return result
 
 
-def _run_ingest_timed(corpus: Path, out: Path, options: dict, workers: int) -> dict:
-    from pipeline import ingest as lib
-    from pipeline.options import IngestSettings, extract_config
+def _run_ingest_timed(corpus: Path, out: Path, extract: dict, workers: int) -> dict:
+    from pipeline.runs import ingest as lib
 
-    options = {**options, "workers": workers}
-    settings = IngestSettings.from_options(options)
-    make_detector(extract_config(options, threads=settings.pool_for(workers)[1]).detector)
+    options = _options(corpus, out, extract, {"workers": workers})
+    make_detector(options.extract.detector_config(threads=options.ingest.pool_for(workers)[1]))
     with Timed() as timed:
-        plan = lib.prepare(corpus, out, options, settings)
-        reports = [lib.run_shard(out, shard, plan.shard_inputs(shard), options, settings) for shard in plan.shards]
-        report = lib.finish(out, plan, options, settings, reports, time.perf_counter())
-    return {**timed.fields(), "frames": report.frames, "faces": report.faces,
-            "videos": report.videos, "failed": report.failed, "workers": settings.worker_count}
+        plan = lib.prepare(options)
+        reports = [lib.run_shard(options, shard, plan.shard_inputs(shard)) for shard in plan.shards]
+        report = lib.finish(options, plan, reports, time.perf_counter())
+    return {
+        **timed.fields(),
+        "frames": report.frames,
+        "faces": report.faces,
+        "videos": report.videos,
+        "failed": report.failed,
+        "workers": options.ingest.worker_count,
+    }
 
 
 def measure_flow(req: dict) -> dict:
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.ingest import ingest
-    from pipeline.options import IngestSettings, extract_config
 
-    options = {"sample": req["spec"]}
+    options = _options(Path(req["corpus"]), Path(req["out"]), {"sample": req["spec"]})
     videos = sum(1 for p in Path(req["corpus"]).iterdir() if p.is_file())
     started = time.perf_counter()
     with prefect_test_harness(server_startup_timeout=180):
         server_start_s = time.perf_counter() - started
-        make_detector(extract_config(options, threads=IngestSettings.from_options(options).pool_for(videos)[1]).detector)
+        make_detector(options.extract.detector_config(threads=options.ingest.pool_for(videos)[1]))
         with Timed() as timed:
-            state = ingest(req["corpus"], req["out"], options, return_state=True)
+            state = ingest(options.to_json(), return_state=True)
         report = state.result()
         validate_s = _task_seconds(state.state_details.flow_run_id, "validate")
         with Timed() as again:
-            ingest(req["corpus"], req["out"], options)
-    return {**timed.fields(), **again.fields("rerun_"), "frames": report.frames, "faces": report.faces, "videos": report.videos,
-            "failed": report.failed, "server_start_s": server_start_s, "validate_s": validate_s}
+            ingest(options.to_json())
+    return {
+        **timed.fields(),
+        **again.fields("rerun_"),
+        "frames": report.frames,
+        "faces": report.faces,
+        "videos": report.videos,
+        "failed": report.failed,
+        "server_start_s": server_start_s,
+        "validate_s": validate_s,
+    }
 
 
 def _task_seconds(flow_run_id, task_name: str) -> float:

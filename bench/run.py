@@ -53,10 +53,13 @@ class Bench:
         found = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
         if proc.returncode != 0 or not found:
             raise RuntimeError(f"measurement {key} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        result = json.loads(found[-1][len(RESULT_PREFIX):])
+        result = json.loads(found[-1][len(RESULT_PREFIX) :])
         self.results[key] = result
-        print(f"  measured {key}: {result['wall_s']:.2f} s wall, {result.get('cpu_s', 0):.2f} s CPU (load {result['load_before']:.1f})",
-              file=sys.stderr, flush=True)
+        print(
+            f"  measured {key}: {result['wall_s']:.2f} s wall, {result.get('cpu_s', 0):.2f} s CPU (load {result['load_before']:.1f})",
+            file=sys.stderr,
+            flush=True,
+        )
         return result
 
     def best_of(self, plans: list[tuple[str, dict]]) -> dict[str, dict]:
@@ -87,15 +90,20 @@ class Bench:
 
 
 def machine() -> list[str]:
-    from pipeline.ffmpeg_bin import ffmpeg_exe
     import onnxruntime
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
+    from pipeline.media.ffmpeg import ffmpeg_exe
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     ffmpeg = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout.split("\n", 1)[0]
     return [
         f"- CPU: {cpu}, {os.cpu_count()} cores; {mem_gib:.0f} GiB RAM; {platform.platform()}",
-        f"- {ffmpeg.split(' Copyright')[0]}; onnxruntime {onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())}); Python {platform.python_version()}",
+        f"- {ffmpeg.split(' Copyright')[0]}; onnxruntime {onnxruntime.__version__} "
+        f"({', '.join(onnxruntime.get_available_providers())}); Python {platform.python_version()}",
         f"- load average at start: {os.getloadavg()[0]:.2f} (1 min)",
     ]
 
@@ -126,13 +134,15 @@ MEASURE_HEADER = ["measurement", "wall s", "CPU s", "frames", "faces", "peak RSS
 def section_main(bench: Bench, clip: Path, spec: str) -> None:
     """Decode-only, detect-only, pipeline, flow and the naive baseline for one clip and spec."""
     corpus = bench.corpus("main", [clip])
-    got = bench.best_of([
-        ("main.decode", dict(kind="decode", path=clip, spec=spec)),
-        ("main.detect", dict(kind="detect", path=clip, spec=spec, scratch=bench.work / "frames.raw")),
-        ("main.pipeline", dict(kind="pipeline", corpus=corpus, out=bench.work / "out_main", spec=spec, rerun=True)),
-        ("main.flow", dict(kind="flow", corpus=corpus, out=bench.work / "out_flow", spec=spec)),
-        ("main.naive", dict(kind="naive", path=clip, spec=spec, out=bench.work / "naive_crops")),
-    ])
+    got = bench.best_of(
+        [
+            ("main.decode", dict(kind="decode", path=clip, spec=spec)),
+            ("main.detect", dict(kind="detect", path=clip, spec=spec, scratch=bench.work / "frames.raw")),
+            ("main.pipeline", dict(kind="pipeline", corpus=corpus, out=bench.work / "out_main", spec=spec, rerun=True)),
+            ("main.flow", dict(kind="flow", corpus=corpus, out=bench.work / "out_flow", spec=spec)),
+            ("main.naive", dict(kind="naive", path=clip, spec=spec, out=bench.work / "naive_crops")),
+        ]
+    )
     dec, det, pipe, flow, naive = (got[k] for k in ("main.decode", "main.detect", "main.pipeline", "main.flow", "main.naive"))
     rows = [
         row_of("decode-only (ffmpeg sampling graph to null)", dec),
@@ -142,34 +152,43 @@ def section_main(bench: Bench, clip: Path, spec: str) -> None:
         row_of(f"naive (VideoCapture, detector at {naive['det_max_side']} px, imwrite)", naive),
     ]
     if not bench.quick:  # the former default input size, for reference: 4x the network work, other detections
-        large = bench.measure("main.pipeline1280", kind="pipeline", corpus=corpus, out=bench.work / "out_1280", spec=spec, options={"det_max_side": 1280})
+        large = bench.measure(
+            "main.pipeline1280", kind="pipeline", corpus=corpus, out=bench.work / "out_1280", spec=spec, options={"det_max_side": 1280}
+        )
         rows.append(row_of("end-to-end, pipeline, `det_max_side: 1280` (not the default; other detections)", large))
     bench.say(f"### 1. `{spec}` on `{clip.name}`")
     bench.say()
     table(bench, MEASURE_HEADER, rows)
     parts = dec["wall_s"] + det["wall_s"]
     duration_s = _duration_s(clip)
-    table(bench, ["figure", "value"], [
-        ["pipeline / (decode-only + detect-only), wall", fmt(pipe["wall_s"] / parts)],
-        ["flow / (decode-only + detect-only), wall", fmt(flow["wall_s"] / parts)],
-        ["flow's validate task (GX data contracts, once per run), wall s", fmt(flow["validate_s"])],
-        ["flow without its validate task / (decode-only + detect-only), wall", fmt((flow["wall_s"] - flow["validate_s"]) / parts)],
-        ["pipeline / (decode-only + detect-only), CPU", fmt(pipe["cpu_s"] / (dec["cpu_s"] + det["cpu_s"]))],
-        ["naive / pipeline (speed-up), wall", fmt(naive["wall_s"] / pipe["wall_s"])],
-        ["naive / flow (speed-up), wall", fmt(naive["wall_s"] / flow["wall_s"])],
-        ["naive / pipeline (speed-up), CPU", fmt(naive["cpu_s"] / pipe["cpu_s"])],
-        ["sampled frames/s, pipeline", fmt(pipe["frames"] / pipe["wall_s"], 1)],
-        ["videos/hour, pipeline (this clip)", fmt(3600 / pipe["wall_s"], 1)],
-        ["video hours processed per hour", fmt(duration_s / pipe["wall_s"], 2)],
-        ["model load (once per process, not in the times above)", fmt(pipe["model_load_s"])],
-        ["Prefect test server start (once, not in the flow time)", fmt(flow["server_start_s"])],
-        ["rerun on the unchanged corpus, wall s: pipeline / flow", f"{fmt(pipe['rerun_wall_s'])} / {fmt(flow['rerun_wall_s'])}"],
-        ["rerun / first run: pipeline / flow", f"{pipe['rerun_wall_s'] / pipe['wall_s']:.4f} / {flow['rerun_wall_s'] / flow['wall_s']:.4f}"],
-    ])
+    table(
+        bench,
+        ["figure", "value"],
+        [
+            ["pipeline / (decode-only + detect-only), wall", fmt(pipe["wall_s"] / parts)],
+            ["flow / (decode-only + detect-only), wall", fmt(flow["wall_s"] / parts)],
+            ["flow's validate task (GX data contracts, once per run), wall s", fmt(flow["validate_s"])],
+            ["flow without its validate task / (decode-only + detect-only), wall", fmt((flow["wall_s"] - flow["validate_s"]) / parts)],
+            ["pipeline / (decode-only + detect-only), CPU", fmt(pipe["cpu_s"] / (dec["cpu_s"] + det["cpu_s"]))],
+            ["naive / pipeline (speed-up), wall", fmt(naive["wall_s"] / pipe["wall_s"])],
+            ["naive / flow (speed-up), wall", fmt(naive["wall_s"] / flow["wall_s"])],
+            ["naive / pipeline (speed-up), CPU", fmt(naive["cpu_s"] / pipe["cpu_s"])],
+            ["sampled frames/s, pipeline", fmt(pipe["frames"] / pipe["wall_s"], 1)],
+            ["videos/hour, pipeline (this clip)", fmt(3600 / pipe["wall_s"], 1)],
+            ["video hours processed per hour", fmt(duration_s / pipe["wall_s"], 2)],
+            ["model load (once per process, not in the times above)", fmt(pipe["model_load_s"])],
+            ["Prefect test server start (once, not in the flow time)", fmt(flow["server_start_s"])],
+            ["rerun on the unchanged corpus, wall s: pipeline / flow", f"{fmt(pipe['rerun_wall_s'])} / {fmt(flow['rerun_wall_s'])}"],
+            [
+                "rerun / first run: pipeline / flow",
+                f"{pipe['rerun_wall_s'] / pipe['wall_s']:.4f} / {flow['rerun_wall_s'] / flow['wall_s']:.4f}",
+            ],
+        ],
+    )
 
 
 def _duration_s(clip: Path) -> float:
-    from pipeline.probe import probe
+    from pipeline.media.probe import probe
 
     return probe(clip).duration_s
 
@@ -199,14 +218,42 @@ def section_sparse(bench: Bench, clips: list[Path]) -> None:
             pipe = {"wall_s": float("nan"), "frames": "-"}
             if not bench.quick:  # the end-to-end figure is extra information: not in CI's smoke run
                 corpus = bench.corpus(f"sparse_{clip.stem}", [clip])
-                pipe = bench.measure(f"sparse.pipeline.{clip.stem}.{spec}", kind="pipeline", corpus=corpus, out=bench.work / f"out_sparse_{clip.stem}_{spec}", spec=spec)
-            rows.append([f"`{clip.name}`", f"`{spec}`", fmt(full["wall_s"]), fmt(one["wall_s"]), f"{fmt(seek['wall_s'])} ({seek['ffmpeg_runs']} runs)",
-                         fmt(full["wall_s"] / seek["wall_s"], 1), fmt(pipe["wall_s"]), str(pipe["frames"])])
+                pipe = bench.measure(
+                    f"sparse.pipeline.{clip.stem}.{spec}",
+                    kind="pipeline",
+                    corpus=corpus,
+                    out=bench.work / f"out_sparse_{clip.stem}_{spec}",
+                    spec=spec,
+                )
+            rows.append(
+                [
+                    f"`{clip.name}`",
+                    f"`{spec}`",
+                    fmt(full["wall_s"]),
+                    fmt(one["wall_s"]),
+                    f"{fmt(seek['wall_s'])} ({seek['ffmpeg_runs']} runs)",
+                    fmt(full["wall_s"] / seek["wall_s"], 1),
+                    fmt(pipe["wall_s"]),
+                    str(pipe["frames"]),
+                ]
+            )
             bench.sparse.append((f"{clip.name.split('_1080p')[0].split('_360p')[0]} {spec}", full["wall_s"] / seek["wall_s"]))
     bench.say("### 3. Sparse sampling: skipping (dropped packets, seeks) against decoding everything")
     bench.say()
-    table(bench, ["clip", "spec", "full decode s", "one-pass sampling s", "skipping sampling s (ffmpeg runs)", "full / skipping",
-                  "end-to-end s (skipping)", "frames"], rows)
+    table(
+        bench,
+        [
+            "clip",
+            "spec",
+            "full decode s",
+            "one-pass sampling s",
+            "skipping sampling s (ffmpeg runs)",
+            "full / skipping",
+            "end-to-end s (skipping)",
+            "frames",
+        ],
+        rows,
+    )
 
 
 def section_rss(bench: Bench, short: Path, long: Path) -> None:
@@ -215,10 +262,21 @@ def section_rss(bench: Bench, short: Path, long: Path) -> None:
     big = bench.results["main.pipeline"]
     bench.say("### 4. Peak RSS against video length (`fps:1`, pipeline)")
     bench.say()
-    table(bench, ["clip", "duration s", "peak RSS python MB", "peak RSS ffmpeg MB", "peak RSS both MB", "wall s"], [
-        [f"`{c.name}`", fmt(_duration_s(c), 0), fmt(r["rss_mb"], 0), fmt(r["ffmpeg_rss_mb"], 0), fmt(r["tree_rss_mb"], 0), fmt(r["wall_s"])]
-        for c, r in ((short, small), (long, big))
-    ])
+    table(
+        bench,
+        ["clip", "duration s", "peak RSS python MB", "peak RSS ffmpeg MB", "peak RSS both MB", "wall s"],
+        [
+            [
+                f"`{c.name}`",
+                fmt(_duration_s(c), 0),
+                fmt(r["rss_mb"], 0),
+                fmt(r["ffmpeg_rss_mb"], 0),
+                fmt(r["tree_rss_mb"], 0),
+                fmt(r["wall_s"]),
+            ]
+            for c, r in ((short, small), (long, big))
+        ],
+    )
 
 
 def section_means(bench: Bench, short: Path) -> None:
@@ -229,7 +287,8 @@ def section_means(bench: Bench, short: Path) -> None:
         ("onnxruntime 1 thread instead of 2", {"threads": 1}),
         ("onnxruntime threads spinning (its default)", {"spin": True}),
         ("no decoding ahead (prefetch 0)", {"prefetch": 0}),
-        ("detector runs of 4 frames instead of 1", {"cpu_batch": 4}),
+        # The former "detector runs of 4 frames instead of 1" variant ({"cpu_batch": 4})
+        # is gone: detectors no longer batch (one frame per run, no batch knob).
         ("one plain pass (no dropping, no seeking)", {"seek": False}),
     ]
     if bench.quick:  # CI's smoke run: the default and one variant are enough to keep it working
@@ -239,10 +298,8 @@ def section_means(bench: Bench, short: Path) -> None:
         key = "means." + label.split(" (")[0]
         r = bench.measure(key, kind="pipeline", corpus=corpus, out=bench.work / f"out_means_{len(rows)}", spec="fps:1", **knobs)
         rows.append(row_of(f"end-to-end: {label}", r))
-    scratch = bench.work / "frames_means.raw"
-    for batch in () if bench.quick else (1, 4):
-        r = bench.measure(f"means.batch{batch}", kind="detect", path=short, spec="fps:1", scratch=scratch, batch=batch)
-        rows.append(row_of(f"detect-only, batches of {batch}", r))
+    # The former detect-only rows "batches of 1" and "batches of 4" are gone with
+    # detector batching (measure.py's ``batch`` knob was removed).
     bench.say(f"### 5. Each means against its absence (`fps:1` on `{short.name}`, pipeline)")
     bench.say()
     table(bench, MEASURE_HEADER, rows)
@@ -255,24 +312,52 @@ def section_workers(bench: Bench, source: Path) -> None:
     every core busy."""
     cuts = distinct_cuts(source, WORKER_CLIPS, _duration_s(source))
     corpus = bench.corpus("workers", cuts)
-    plans = [(f"workers.{w}", dict(kind="pipeline", corpus=corpus, out=bench.work / f"out_workers_{w}", spec="fps:1", workers=w)) for w in (1, 2)]
-    plans += [(f"workers.{w}.single", dict(kind="pipeline", corpus=corpus, out=bench.work / f"out_workers_{w}_single", spec="fps:1", workers=w, pool_threads=1, ffmpeg_threads=1)) for w in (1, 2)]
+    plans = [
+        (f"workers.{w}", dict(kind="pipeline", corpus=corpus, out=bench.work / f"out_workers_{w}", spec="fps:1", workers=w)) for w in (1, 2)
+    ]
+    plans += [
+        (
+            f"workers.{w}.single",
+            dict(
+                kind="pipeline",
+                corpus=corpus,
+                out=bench.work / f"out_workers_{w}_single",
+                spec="fps:1",
+                workers=w,
+                pool_threads=1,
+                ffmpeg_threads=1,
+            ),
+        )
+        for w in (1, 2)
+    ]
     got = bench.best_of(plans)
     cores = os.cpu_count() or 1
-    rows = [row_of(f"{w} worker(s), onnxruntime {max(1, cores // w)} thread(s) each (the default split)", got[f"workers.{w}"]) for w in (1, 2)]
+    rows = [
+        row_of(f"{w} worker(s), onnxruntime {max(1, cores // w)} thread(s) each (the default split)", got[f"workers.{w}"]) for w in (1, 2)
+    ]
     rows += [row_of(f"{w} single-threaded worker(s) (ffmpeg and onnxruntime 1 thread)", got[f"workers.{w}.single"]) for w in (1, 2)]
     bench.say(f"### 6. Workers on a {WORKER_CLIPS}-video corpus (`fps:1`, ingest's `run_shard`)")
     bench.say()
     table(bench, MEASURE_HEADER, rows)
     one, two = got["workers.1"], got["workers.2"]
     one_s, two_s = got["workers.1.single"], got["workers.2.single"]
-    table(bench, ["figure", "value"], [
-        ["2 workers / 1 worker speed-up, wall (default split)", fmt(one["wall_s"] / two["wall_s"])],
-        ["cores busy (CPU s / wall s): 1 worker / 2 workers (default split)", f"{fmt(one['cpu_s'] / one['wall_s'])} / {fmt(two['cpu_s'] / two['wall_s'])}"],
-        ["2 / 1 single-threaded workers, wall (the pool's scaling)", fmt(one_s["wall_s"] / two_s["wall_s"])],
-        ["cores busy: 1 / 2 single-threaded workers", f"{fmt(one_s['cpu_s'] / one_s['wall_s'])} / {fmt(two_s['cpu_s'] / two_s['wall_s'])}"],
-        ["videos/hour with 2 workers (default split)", fmt(WORKER_CLIPS * 3600 / two["wall_s"], 0)],
-    ])
+    table(
+        bench,
+        ["figure", "value"],
+        [
+            ["2 workers / 1 worker speed-up, wall (default split)", fmt(one["wall_s"] / two["wall_s"])],
+            [
+                "cores busy (CPU s / wall s): 1 worker / 2 workers (default split)",
+                f"{fmt(one['cpu_s'] / one['wall_s'])} / {fmt(two['cpu_s'] / two['wall_s'])}",
+            ],
+            ["2 / 1 single-threaded workers, wall (the pool's scaling)", fmt(one_s["wall_s"] / two_s["wall_s"])],
+            [
+                "cores busy: 1 / 2 single-threaded workers",
+                f"{fmt(one_s['cpu_s'] / one_s['wall_s'])} / {fmt(two_s['cpu_s'] / two_s['wall_s'])}",
+            ],
+            ["videos/hour with 2 workers (default split)", fmt(WORKER_CLIPS * 3600 / two["wall_s"], 0)],
+        ],
+    )
 
 
 def section_targets(bench: Bench) -> None:
@@ -284,17 +369,29 @@ def section_targets(bench: Bench) -> None:
     naive = r["main.naive"]["wall_s"] / r["main.pipeline"]["wall_s"]
     keyframes = r["keyframes.pipeline.fps:1"]["wall_s"] / r["keyframes.pipeline.keyframes"]["wall_s"]
     sparse = bench.sparse
-    rss = max(r["main.pipeline"]["tree_rss_mb"], r["rss.pipeline.short"]["tree_rss_mb"], r["main.pipeline"]["rss_mb"] + r["main.pipeline"]["ffmpeg_rss_mb"])
+    rss = max(
+        r["main.pipeline"]["tree_rss_mb"],
+        r["rss.pipeline.short"]["tree_rss_mb"],
+        r["main.pipeline"]["rss_mb"] + r["main.pipeline"]["ffmpeg_rss_mb"],
+    )
     rss_growth = r["main.pipeline"]["rss_mb"] - r["rss.pipeline.short"]["rss_mb"]
     rerun = r["main.pipeline"]["rerun_wall_s"] / r["main.pipeline"]["wall_s"]
     flow_rerun = r["main.flow"]["rerun_wall_s"] / r["main.flow"]["wall_s"]
     workers = r["workers.1"]["wall_s"] / r["workers.2"]["wall_s"]
     pool = r["workers.1.single"]["wall_s"] / r["workers.2.single"]["wall_s"]
     rows = [
-        ["end-to-end <= 1.15 x (decode-only + detect-only), `fps:1`", f"pipeline {ratio:.2f}, flow {flow_ratio:.2f} ({flow_bare:.2f} without its validate task)", _ok(max(ratio, flow_ratio) <= 1.15)],
+        [
+            "end-to-end <= 1.15 x (decode-only + detect-only), `fps:1`",
+            f"pipeline {ratio:.2f}, flow {flow_ratio:.2f} ({flow_bare:.2f} without its validate task)",
+            _ok(max(ratio, flow_ratio) <= 1.15),
+        ],
         [">= 3 x faster than the naive baseline, `fps:1`", f"{naive:.2f} x", _ok(naive >= 3)],
         ["`keyframes` >= 5 x faster than `fps:1`, long GOP", f"{keyframes:.1f} x", _ok(keyframes >= 5)],
-        ["sparse sampling cheaper than a full decode", ", ".join(f"{name}: {x:.1f} x" for name, x in sparse), _ok(all(x > 1 for _, x in sparse))],
+        [
+            "sparse sampling cheaper than a full decode",
+            ", ".join(f"{name}: {x:.1f} x" for name, x in sparse),
+            _ok(all(x > 1 for _, x in sparse)),
+        ],
         ["peak RSS < 1 GB (python + ffmpeg, `fps:1` pipeline)", f"{rss:.0f} MB", _ok(rss < 1024)],
         ["peak RSS flat in video length", f"python {rss_growth:+.0f} MB from the short to the long clip", _ok(abs(rss_growth) < 100)],
         ["rerun <= 5 % of the first run", f"pipeline {rerun:.2%}, flow {flow_rerun:.2%}", _ok(max(rerun, flow_rerun) <= 0.05)],

@@ -29,8 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.validate import validate_dataset
-from schemas.manifests import FACES_SCHEMA, VIDEOS_SCHEMA
+from pipeline.validate.suites import validate_dataset
+from schemas.manifests import FACES_MANIFEST, FACES_SCHEMA, VIDEOS_MANIFEST, VIDEOS_SCHEMA
 
 FRAME_W_PX, FRAME_H_PX = 1920, 1080
 CROP_PX = 112
@@ -59,7 +59,9 @@ def filled(schema: pa.Schema, columns: dict[str, pa.Array], rows: int) -> pa.Tab
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def synthetic_faces(rng: np.random.Generator, faces: int, video_ids: pa.Array, video_uris: pa.Array, crop_paths: pa.Array, crop_shas: pa.Array) -> tuple[pa.Table, np.ndarray]:
+def synthetic_faces(
+    rng: np.random.Generator, faces: int, video_ids: pa.Array, video_uris: pa.Array, crop_paths: pa.Array, crop_shas: pa.Array
+) -> tuple[pa.Table, np.ndarray]:
     videos = len(video_ids)
     video_of = np.sort(rng.integers(0, videos, size=faces))
     frame_index = rng.integers(0, 30, size=faces).astype(np.int32)
@@ -119,8 +121,8 @@ def write_dataset(folder: Path, faces: int, videos: int, crop_paths: pa.Array, c
     video_uris = pa.array([f"videos/{i:07d}.mp4" for i in range(videos)])
     faces_table, per_video = synthetic_faces(rng, faces, video_ids, video_uris, crop_paths, crop_shas)
     folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(faces_table, folder / "faces.parquet", compression="zstd")
-    pq.write_table(synthetic_videos(video_ids, video_uris, per_video), folder / "videos.parquet", compression="zstd")
+    pq.write_table(faces_table, folder / FACES_MANIFEST, compression="zstd")
+    pq.write_table(synthetic_videos(video_ids, video_uris, per_video), folder / VIDEOS_MANIFEST, compression="zstd")
     return folder
 
 
@@ -149,7 +151,9 @@ def real_crops(folder: Path, count: int) -> tuple[pa.Array, pa.Array]:
 
 def timed(dataset: Path, only: tuple[str, ...], partition_rows: int, work: Path):
     started = time.perf_counter()
-    report = validate_dataset(dataset, reports_dir=work / f"reports-{'-'.join(only)}", build_docs=False, only=only, partition_rows=partition_rows)
+    report = validate_dataset(
+        dataset, reports_dir=work / f"reports-{'-'.join(only)}", build_docs=False, only=only, partition_rows=partition_rows
+    )
     wall_s = time.perf_counter() - started
     if not report.passed:
         raise SystemExit(f"the synthetic dataset failed its contract:\n{report.summary()}")
@@ -171,13 +175,19 @@ def main() -> None:
         report, wall_s = timed(rows_dataset, ("videos", "faces", "run"), args.partition_rows, work)
         for suite in report.suites:
             print(f"  {suite.suite:7s} {suite.rows:>9d} rows  {suite.partitions} partitions  {suite.wall_s:6.1f} s")
-        print(f"part 1: row-level suites on {args.faces} face rows: {wall_s:.1f} s wall, {args.faces / wall_s:,.0f} face rows/s, {len(report.outcomes)} checks, all passed")
+        print(
+            f"part 1: row-level suites on {args.faces} face rows: {wall_s:.1f} s wall, {args.faces / wall_s:,.0f} face rows/s, "
+            f"{len(report.outcomes)} checks, all passed"
+        )
 
         files_dataset = work / "files"
         refs = real_crops(files_dataset, args.crop_files)
         write_dataset(files_dataset, args.crop_files, max(1, args.crop_files // 500), *refs)
         report, wall_s = timed(files_dataset, ("crops",), args.partition_rows, work)
-        print(f"part 2: crops suite on {args.crop_files} real files: {wall_s:.1f} s wall, {args.crop_files / wall_s:,.0f} files/s (read, sha256, decode), all passed")
+        print(
+            f"part 2: crops suite on {args.crop_files} real files: {wall_s:.1f} s wall, "
+            f"{args.crop_files / wall_s:,.0f} files/s (read, sha256, decode), all passed"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The ``ingest`` Prefect flow: thin orchestration over ``pipeline.ingest``.
+"""The ``ingest`` Prefect flow: thin orchestration over ``pipeline.runs.ingest``.
 
 snapshot + plan -> one task per shard (never per video or frame: thousands of
 task runs make a Prefect server unstable) -> merge -> validate (the Great
@@ -14,18 +14,17 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
-from pipeline import ingest as lib
-from pipeline.batches import Shard
+from pipeline.config import IngestOptions, Options
+from pipeline.corpus.plan import Shard
+from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import TransientError
-from pipeline.options import IngestSettings
-from pipeline.snapshot import VideoInput
+from pipeline.runs import ingest as lib
 
 FLOW_NAME = "ingest"
 TASK_RETRIES = 2
@@ -46,13 +45,20 @@ class ValidationOutcome:
 
 
 @task(name="validate")
-def validate_task(out_dir: str, limits: dict, reports_dir: str, data_docs: bool) -> ValidationOutcome:
+def validate_task(options: Options) -> ValidationOutcome:
     """The Great Expectations suites over the merged manifests and crops; a run that
     changed nothing reuses the last report of the unchanged dataset."""
-    from pipeline.validate import validate_dataset
-    from schemas.contracts.limits import ContractLimits
+    from pipeline.validate.suites import validate_dataset
 
-    report = validate_dataset(Path(out_dir), ContractLimits.from_params(limits), reports_dir=Path(reports_dir), build_docs=data_docs, reuse=True)
+    dataset, validate = options.extract.out_dir, options.validate
+    report = validate_dataset(
+        dataset,
+        validate.limits(),
+        reports_dir=validate.reports_path(dataset),
+        partition_rows=validate.partition_rows,
+        build_docs=validate.docs,
+        reuse=True,
+    )
     return ValidationOutcome(report.passed, report.summary())
 
 
@@ -62,7 +68,7 @@ def _transient_only(task_, task_run, state) -> bool:
         state.result()
     except (TransientError, OSError, ConnectionError):
         return True
-    except Exception:  # noqa: BLE001 - any other failure is a bug or bad input: no retry
+    except Exception:
         return False
     return False
 
@@ -74,32 +80,30 @@ def _transient_only(task_, task_run, state) -> bool:
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_condition_fn=_transient_only,
 )
-def process_shard(out_dir: str, shard: Shard, inputs: list[VideoInput], options: dict, settings: IngestSettings) -> lib.ShardReport:
-    return lib.run_shard(Path(out_dir), shard, inputs, options, settings)
+def process_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> lib.ShardReport:
+    return lib.run_shard(options, shard, inputs)
 
 
 @flow(name=FLOW_NAME, task_runner=ThreadPoolTaskRunner(max_workers=1))
-def ingest(corpus: str, out: str, options: dict | None = None, only: list[str] | None = None) -> lib.IngestReport:
-    """Process what is new in ``corpus`` into the dataset at ``out``.
+def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
+    """Process what is new in the corpus into the dataset (``extract.corpus``, ``extract.out``).
 
-    ``options`` holds the extract and ingest parameters (params.yaml's sections,
-    as plain JSON so deployments can store them); ``only`` limits the run to
-    those video ids (``facecorpus retry-failed``).
+    ``options`` is :meth:`pipeline.config.Options.to_json` (params.yaml's sections,
+    as plain JSON so deployments can store them), parsed once here; ``only``
+    limits the run to those video ids (``facecorpus retry-failed``). The
+    failure-ratio gate and the contract use one limit, ``validate.max_failure_ratio``.
     """
     started = time.perf_counter()
-    options = options or {}
-    settings = IngestSettings.from_options(options)
-    out_dir = Path(out)
-    plan = lib.prepare(Path(corpus), out_dir, options, settings, only)
+    parsed = Options.from_json(options)
+    parsed.extract.check()
+    parsed.ingest.check()
+    plan = lib.prepare(parsed, only)
     logger = get_run_logger()
     logger.info("%d videos, %d with work to do, in %d shards", len(plan.inputs), plan.todo, len(plan.shards))
-    futures = [process_shard.submit(str(out_dir), s, plan.shard_inputs(s), options, settings) for s in plan.shards]
+    futures = [process_shard.submit(parsed, s, plan.shard_inputs(s)) for s in plan.shards]
     reports = [f.result() for f in futures]
-    report = lib.finish(out_dir, plan, options, settings, reports, started)
-    reports_dir = options.get("reports_dir") or str(out_dir.parent / "reports")
-    # One failure-ratio limit for both gates: the flow's and the contract's.
-    limits = {**(options.get("validate") or {}), "max_failure_ratio": settings.max_failure_ratio}
-    validation = validate_task(str(out_dir), limits, reports_dir, bool(options.get("data_docs", True)))
+    report = lib.finish(parsed, plan, reports, started)
+    validation = validate_task(parsed)
     markdown = report.markdown() + "\n## Validation\n\n```\n" + validation.summary + "\n```\n"
     create_markdown_artifact(key="ingest-report", markdown=markdown, description="facecorpus ingest report")
     if not report.gate_passed:
@@ -112,15 +116,15 @@ def ingest(corpus: str, out: str, options: dict | None = None, only: list[str] |
     return report
 
 
-def task_runner(runner: str, dask_address: str | None = None, dask_workers: int | None = None):
-    """The task runner for ``--runner``: local threads, or Dask (an existing cluster or a LocalCluster)."""
-    if runner == "local":
+def task_runner(ingest: IngestOptions):
+    """The task runner for ``ingest.runner``: local threads, or Dask (an existing cluster or a LocalCluster)."""
+    if ingest.runner == "local":
         return ThreadPoolTaskRunner(max_workers=1)
-    if runner != "dask":
-        raise ValueError(f"unknown runner {runner!r}; choose local or dask")
+    if ingest.runner != "dask":
+        raise ValueError(f"unknown runner {ingest.runner!r}; choose local or dask")
     from prefect_dask import DaskTaskRunner
 
-    if dask_address:
-        return DaskTaskRunner(address=dask_address)
-    workers = dask_workers or max(1, (os.cpu_count() or 1) // 2)
+    if ingest.dask_address:
+        return DaskTaskRunner(address=ingest.dask_address)
+    workers = ingest.dask_workers or max(1, (os.cpu_count() or 1) // 2)
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})

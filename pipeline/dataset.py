@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 import polars as pl
 
-from pipeline.pack import CROP_LOCATIONS, SHARD_INDEX
-from pipeline.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import CROP_LOCATIONS, FACES_MANIFEST, SHARD_INDEX, VIDEOS_MANIFEST
 
-RELEASE_PATH = "data/release"
+# A repository names its release folder in its params.yaml (pack.out), read at the revision asked for.
+PARAMS_FILE = "params.yaml"
 DEFAULT_CACHE = Path("~/.cache/facecorpus/releases")
 
 
@@ -106,19 +106,21 @@ def _decode(data: bytes) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def load(path_or_repo: str | Path, rev: str | None = None, path: str = RELEASE_PATH, cache_dir: Path | None = None) -> Dataset:
-    """A released dataset from a local folder, or from a git repo (URL or path) at ``rev``."""
+def load(path_or_repo: str | Path, rev: str | None = None, path: str | None = None, cache_dir: Path | None = None) -> Dataset:
+    """A released dataset from a local folder, or from a git repo (URL or path) at ``rev``
+    (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``)."""
     local = Path(path_or_repo)
     if rev is None and local.is_dir() and (local / FACES_MANIFEST).is_file():
         return Dataset(local)
     return Dataset(fetch(str(path_or_repo), rev, path, cache_dir))
 
 
-def fetch(repo: str, rev: str | None, path: str = RELEASE_PATH, cache_dir: Path | None = None) -> Path:
+def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: Path | None = None) -> Path:
     """Copy ``path`` of ``repo`` at ``rev`` (through git and the DVC remote) into the cache; reuse it after."""
     from dvc.api import DVCFileSystem
 
     fs = DVCFileSystem(repo, rev=rev)
+    path = path or release_path(fs)
     resolved = fs.repo.scm.get_rev() if rev is None else fs.repo.scm.resolve_rev(rev)
     key = hashlib.sha256(f"{repo}|{resolved}|{path}".encode()).hexdigest()[:16]
     target = (cache_dir or DEFAULT_CACHE).expanduser() / key
@@ -129,3 +131,15 @@ def fetch(repo: str, rev: str | None, path: str = RELEASE_PATH, cache_dir: Path 
         fs.get(path, str(partial), recursive=True)
         partial.rename(target)
     return target
+
+
+def release_path(fs) -> str:
+    """The release folder of the repository ``fs`` shows: its params.yaml's ``pack.out``."""
+    import yaml
+
+    with fs.open(PARAMS_FILE) as fh:
+        params = yaml.safe_load(fh) or {}
+    out = (params.get("pack") or {}).get("out")
+    if not out:
+        raise FileNotFoundError(f"{PARAMS_FILE} of that revision names no release folder (pack.out)")
+    return out

@@ -11,6 +11,12 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 2
 
+# File names of the manifests in a dataset folder (and a release folder).
+VIDEOS_MANIFEST = "videos.parquet"
+FACES_MANIFEST = "faces.parquet"
+SHARD_INDEX = "shard_index.parquet"
+CROP_LOCATIONS = "crop_locations.parquet"
+
 CORPUS_FIELDS = ("label", "original", "subject", "split", "license", "consent", "source")
 
 _corpus_columns = [pa.field(name, pa.string()) for name in CORPUS_FIELDS]
@@ -86,7 +92,7 @@ FACES_SCHEMA = pa.schema(
     metadata={"facecorpus.manifest": "faces", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )
 
-# Release packing (pipeline/pack.py): crops packed into WebDataset tar shards.
+# Release packing (pipeline/release/pack.py): crops packed into WebDataset tar shards.
 SHARD_INDEX_SCHEMA = pa.schema(
     [
         pa.field("shard", pa.string(), nullable=False),
@@ -106,4 +112,36 @@ CROP_LOCATIONS_SCHEMA = pa.schema(
         pa.field("size_bytes", pa.int64(), nullable=False),
     ],
     metadata={"facecorpus.manifest": "crop_locations", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+
+# Per-face measures (pipeline/stages/measures.py): the DVC align stage's distributions.
+MEASURES_SCHEMA = pa.schema(
+    [
+        pa.field("face_id", pa.string(), nullable=False),
+        pa.field("face_size_px", pa.float64(), nullable=False),
+        pa.field("det_score", pa.float64(), nullable=False),
+        pa.field("yaw_proxy", pa.float64(), nullable=False),
+        pa.field("sharpness", pa.float64(), nullable=False),
+    ],
+    metadata={"facecorpus.manifest": "measures", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+
+# The DVC snapshot stage's probe table (pipeline/runs/snapshot.py): one row per distinct input.
+PROBE_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("container", pa.string()),
+        pa.field("video_codec", pa.string()),
+        pa.field("width_px", pa.int32()),
+        pa.field("height_px", pa.int32()),
+        pa.field("rotation_deg", pa.int16()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("fps", pa.float64()),
+        pa.field("is_image", pa.bool_()),
+    ],
+    metadata={"facecorpus.manifest": "probe", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )

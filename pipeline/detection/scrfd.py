@@ -40,7 +40,6 @@ giving full-resolution frame pixels, then clipped to the frame (boxes only).
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import cv2
@@ -49,20 +48,31 @@ import numpy as np
 from pipeline.detection.base import Detection, Detector, DetectorConfig, clip_to_frame, letterbox, to_detections
 from pipeline.errors import ModelNotFoundError
 
-DEFAULT_MODELS_ROOT = "~/.insightface/models"
 DETECTOR_PREFIX = "det_"
 MODEL_ZOO_RELEASES = "https://github.com/deepinsight/insightface/releases/tag/model-zoo"
 MODEL_ZOO_DOWNLOAD = "https://github.com/deepinsight/insightface/releases/download/model-zoo/"
 PROVIDERS = ["CPUExecutionProvider"]
 
-_lock = threading.Lock()
-_shared: dict[tuple, "ScrfdDetector"] = {}
+MODEL_LABEL = "insightface-scrfd"
+
+
+def model_identity(config: DetectorConfig) -> tuple[Path, str]:
+    """(model file, label) for the registry's ``detector_version``: the label names the pack and file."""
+    path = scrfd_model_path(config)
+    return path, f"{MODEL_LABEL}:{config.model_pack}/{path.name}"
+
+
+def load(config: DetectorConfig, model_path: Path) -> ScrfdDetector:
+    return ScrfdDetector(config, model_path)
+
+
+def runtime_key() -> str:
+    return repr(PROVIDERS)
 
 
 def model_pack_dir(config: DetectorConfig) -> Path:
-    """``<models_root>/<pack>``, or ``~/.insightface/models/<pack>`` when no root is set (absolute)."""
-    root = Path(config.models_root) if config.models_root is not None else Path(DEFAULT_MODELS_ROOT)
-    return root.expanduser().absolute() / config.model_pack
+    """``<models_root>/<pack>``, absolute."""
+    return Path(config.models_root).expanduser().absolute() / config.model_pack
 
 
 def _install_hint(pack: str, pack_dir: Path) -> str:
@@ -82,8 +92,7 @@ def scrfd_model_path(config: DetectorConfig) -> Path:
     pack_dir = model_pack_dir(config)
     if not pack_dir.is_dir():
         raise ModelNotFoundError(
-            f"insightface model pack {config.model_pack!r} not found: no folder {pack_dir}; "
-            + _install_hint(config.model_pack, pack_dir)
+            f"insightface model pack {config.model_pack!r} not found: no folder {pack_dir}; " + _install_hint(config.model_pack, pack_dir)
         )
     candidates = sorted(p for p in pack_dir.glob(f"{DETECTOR_PREFIX}*.onnx") if p.is_file())
     if not candidates:
@@ -162,22 +171,6 @@ class ScrfdDetector(Detector):
             det_thresh=self.config.score_threshold,
             nms_thresh=self.config.nms_iou,
         )
-
-    @classmethod
-    def shared(cls, config: DetectorConfig) -> "ScrfdDetector":
-        """One instance per process and config: the model loads once."""
-        path = scrfd_model_path(config)
-        key = (str(path), config.score_threshold, config.nms_iou, config.det_max_side, config.threads)
-        with _lock:
-            if key not in _shared:
-                _shared[key] = cls(config, path)
-            return _shared[key]
-
-    @property
-    def version(self) -> str:
-        from pipeline.detection.versions import detector_version
-
-        return detector_version(self.config)
 
     def det_input(self, image_rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int] | None, np.ndarray]:
         """The image handed to SCRFD (still RGB), its input_size (None: the model's

@@ -1,5 +1,3 @@
-"""Per-video stages with their own work folders, fingerprints and completion markers.
-
-``detect`` (sampling + detection) and ``align`` (crops) are separate stages: a
-changed alignment parameter reruns ``align`` only, from the stored detections.
-"""
+"""The stage contract (``base``) and the stages: ``probe``, ``detect`` and ``align`` (per
+video, with work folders: ``workdir``), the ``video`` pass that drives them over one
+decode, and ``measures``. Curation stages live in ``pipeline/curate``."""

@@ -1,159 +1,144 @@
-"""The detect stage: sampled frames of one video -> its face detections.
+"""The detect stage: one sampled frame of a video -> its face detections.
 
-Work folder ``work/<video_id>/detect-<fingerprint>/``: ``detections.parquet``,
-``video.json`` (the video's row: probe fields, status, counts), ``_DONE``.
-A failed input gets the same three files, with status ``failed``.
+The video pass (``pipeline/stages/video.py``) decodes each video once and hands
+every sampled frame here, then stores the video's detections in the stage's work
+folder ``work/<video_id>/detect-<fingerprint>/``: ``detections.parquet``,
+``video.json`` (the :class:`~pipeline.records.DetectOutcome`: media fields,
+status, counts) and ``_DONE``. A failed input gets the same files, with status
+``failed``. ``face_id`` hashes the video, the frame's pts, the detector's
+identity and output parameters, and the face's rank in the frame.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.detection import Detection, Detector, DetectorConfig, make_detector
-from pipeline.detection.versions import detector_version
-from pipeline.fingerprint import code_version, fingerprint
-from pipeline.probe import ProbeInfo
-from pipeline.sampling import Frame, SampleSpec
+from pipeline.detection.base import Detection, Detector, DetectorConfig
+from pipeline.detection.registry import detector_version, make_detector
+from pipeline.media.ffmpeg import Frame
+from pipeline.media.probe import ProbeInfo
+from pipeline.media.spec import SampleSpec
+from pipeline.records import DetectionRecord, DetectOutcome, ErrorKind, Status, from_table, to_table
 from pipeline.stages import workdir
-from schemas.manifests import DETECTIONS_SCHEMA, SCHEMA_VERSION
+from pipeline.stages.base import Stage
+from schemas.manifests import DETECTIONS_SCHEMA
 
-CODE_MODULES = (
-    "pipeline.probe",
-    "pipeline.sampling",
-    "pipeline.detection.base",
-    "pipeline.detection.centerface",
-    "pipeline.detection.scrfd",
-    "pipeline.stages.detect",
-)
+DETECTIONS_FILE = "detections.parquet"
+VIDEO_FILE = "video.json"
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    sampling: SampleSpec
+    detector: DetectorConfig
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """A sampled frame of one video: the detect stage's item."""
+
+    video_id: str
+    frame: Frame
 
 
 @dataclass(frozen=True)
 class DetectResult:
-    video: dict
+    """A video's stored detect work."""
+
+    outcome: DetectOutcome
     detections: pa.Table
 
     @property
     def ok(self) -> bool:
-        return self.video["status"] == "ok"
+        return self.outcome.ok
+
+    def records(self) -> list[DetectionRecord]:
+        return from_table(self.detections, DetectionRecord)
 
 
-class DetectStage:
+class DetectStage(Stage[VideoFrame, list[DetectionRecord]]):
     name = "detect"
+    version = 1
+    Params = DetectParams
+    inputs = ("corpus",)
+    columns = DETECTIONS_SCHEMA
 
-    def __init__(self, out_dir: Path, sampling: SampleSpec, detector: DetectorConfig) -> None:
-        self.out_dir = Path(out_dir)
-        self.sampling = sampling
-        self.config = detector
-        self.detector_version = detector_version(detector)
-        self.fingerprint = fingerprint(
-            {
-                "stage": self.name,
-                "code": code_version(*CODE_MODULES),
-                "schema": SCHEMA_VERSION,
-                "sampling": sampling.text,
-                "detector": [detector.name, self.detector_version, detector.score_threshold, detector.nms_iou, detector.det_max_side],
-            }
+    def __init__(self, params: DetectParams, work_root, **kwargs) -> None:
+        super().__init__(params, **kwargs)
+        self.work_root = work_root
+        self.detector: Detector | None = None
+
+    def setup(self) -> None:
+        self.detector = make_detector(self.params.detector)
+
+    def model_hash(self) -> str:
+        return self.detector_version
+
+    @property
+    def detector_version(self) -> str:
+        return detector_version(self.params.detector)
+
+    def process(self, item: VideoFrame) -> list[DetectionRecord]:
+        found = self.detector.detect(item.frame.image_rgb)
+        return [self._record(item, index, det) for index, det in enumerate(found)]
+
+    def _record(self, item: VideoFrame, face_index: int, det: Detection) -> DetectionRecord:
+        frame = item.frame
+        width, height = frame.size_px
+        return DetectionRecord(
+            face_id=self.face_id(item.video_id, frame.pts_s, face_index),
+            video_id=item.video_id,
+            frame_index=frame.index,
+            pts_s=frame.pts_s,
+            frame_width_px=width,
+            frame_height_px=height,
+            face_index=face_index,
+            bbox_xyxy_px=det.bbox_xyxy_px,
+            det_score=det.score,
+            landmarks5_px=tuple(v for point in det.landmarks5_px for v in point),
+            detector=self.params.detector.name,
+            detector_version=self.detector_version,
+            sampling=self.params.sampling.text,
         )
-        self._detector: Detector | None = None
-        self._lock = threading.Lock()
-        self.frames_detected = 0
 
-    @property
-    def detector(self) -> Detector:
-        # Loaded on first use: a run that needs no detection never loads the model.
-        with self._lock:
-            if self._detector is None:
-                self._detector = make_detector(self.config)
-            return self._detector
+    def face_id(self, video_id: str, pts_s: float, face_index: int) -> str:
+        det = self.params.detector
+        key = f"{video_id}|{pts_s:.6f}|{self.detector_version}|{det.score_threshold}|{det.nms_iou}|{det.det_max_side}|{face_index}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
 
-    @property
-    def batch_frames(self) -> int:
-        """Frames to hand the detector at once (loads it)."""
-        return max(1, self.detector.batch_frames)
+    # The stage's work folder, one per video.
 
-    def folder(self, video_id: str) -> Path:
-        return workdir.work_dir(self.out_dir, video_id, self.name, self.fingerprint)
+    def folder(self, video_id: str):
+        return workdir.work_dir(self.work_root, video_id, self.name, self.fingerprint)
 
     def load(self, video_id: str) -> DetectResult | None:
         folder = self.folder(video_id)
         if not workdir.is_done(folder):
             return None
-        return DetectResult(workdir.read_json(folder, "video.json"), workdir.read_table(folder, "detections.parquet"))
+        return DetectResult(DetectOutcome.from_json(workdir.read_json(folder, VIDEO_FILE)), workdir.read_table(folder, DETECTIONS_FILE))
 
-    def detect_frame(self, video_id: str, frame: Frame) -> list[dict]:
-        return self.detect_frames(video_id, [frame])[0]
+    def outcome(
+        self, video_id: str, info: ProbeInfo | None, frames: int, faces: int, error: Exception | None = None, kind: ErrorKind | None = None
+    ) -> DetectOutcome:
+        return DetectOutcome(
+            video_id=video_id,
+            status=Status.OK if error is None else Status.FAILED,
+            error=None if error is None else str(error),
+            error_kind=kind,
+            sampling=self.params.sampling.text,
+            frames_sampled=frames,
+            faces_found=faces,
+            detector=self.params.detector.name,
+            detector_version=self.detector_version,
+            detect_fingerprint=self.fingerprint,
+            media=None if info is None else info.media_info(),
+        )
 
-    def detect_frames(self, video_id: str, frames: list[Frame]) -> list[list[dict]]:
-        """Detection rows of each frame; the frames go to the detector as one batch."""
-        found = self.detector.detect_batch([frame.image_rgb for frame in frames])
-        with self._lock:
-            self.frames_detected += len(frames)
-        return [[self._row(video_id, frame, i, det) for i, det in enumerate(dets)] for frame, dets in zip(frames, found)]
-
-    def _row(self, video_id: str, frame: Frame, face_index: int, det: Detection) -> dict:
-        width, height = frame.size_px
-        return {
-            "face_id": self.face_id(video_id, frame.pts_s, face_index),
-            "video_id": video_id,
-            "frame_index": frame.index,
-            "pts_s": frame.pts_s,
-            "frame_width_px": width,
-            "frame_height_px": height,
-            "face_index": face_index,
-            "bbox_xyxy_px": list(det.bbox_xyxy_px),
-            "det_score": det.score,
-            "landmarks5_px": [v for point in det.landmarks5_px for v in point],
-            "detector": self.config.name,
-            "detector_version": self.detector_version,
-            "sampling": self.sampling.text,
-        }
-
-    def face_id(self, video_id: str, pts_s: float, face_index: int) -> str:
-        det = self.config
-        key = f"{video_id}|{pts_s:.6f}|{self.detector_version}|{det.score_threshold}|{det.nms_iou}|{det.det_max_side}|{face_index}"
-        return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-    def video_row(self, video_id: str, size_bytes: int | None, info: ProbeInfo | None, frames: int, faces: int) -> dict:
-        row = {
-            "video_id": video_id,
-            "status": "ok",
-            "error": None,
-            "error_kind": None,
-            "size_bytes": size_bytes,
-            "sampling": self.sampling.text,
-            "frames_sampled": frames,
-            "faces_found": faces,
-            "detector": self.config.name,
-            "detector_version": self.detector_version,
-            "detect_fingerprint": self.fingerprint,
-        }
-        if info is not None:
-            width, height = info.display_size_px
-            row.update(
-                container=info.container,
-                video_codec=info.video_codec,
-                width_px=width,
-                height_px=height,
-                rotation_deg=info.rotation_deg,
-                duration_s=info.duration_s,
-                fps=info.fps,
-                frame_count=info.frame_count,
-                has_audio=info.has_audio,
-                is_image=info.is_image,
-            )
-        return row
-
-    def save(self, video: dict, rows: list[dict]) -> DetectResult:
-        table = pa.Table.from_pylist(rows, schema=DETECTIONS_SCHEMA)
-        workdir.save(self.folder(video["video_id"]), self.fingerprint, {"detections.parquet": table}, {"video.json": video})
-        return DetectResult(video, table)
-
-    def save_failure(self, video_id: str, size_bytes: int | None, error: Exception, kind: str) -> DetectResult:
-        video = self.video_row(video_id, size_bytes, None, 0, 0)
-        video.update(status="failed", error=str(error), error_kind=kind)
-        return self.save(video, [])
+    def save(self, outcome: DetectOutcome, records: list[DetectionRecord]) -> DetectResult:
+        table = to_table(records, DETECTIONS_SCHEMA)
+        workdir.save(self.folder(outcome.video_id), self.fingerprint, {DETECTIONS_FILE: table}, {VIDEO_FILE: outcome.to_json()})
+        self.count(saved=int(outcome.ok))
+        return DetectResult(outcome, table)

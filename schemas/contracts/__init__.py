@@ -5,7 +5,7 @@ Each contract module (``videos``, ``faces``, ``crops``, ``run``) names its suite
 computed ``chk_*`` columns its batch carries (``COMPUTED``) and its checks
 (``checks(limits)``), each an expectation with a name and a severity. Column and
 type checks come from the Arrow schemas in ``schemas/manifests.py``.
-``pipeline/validate.py`` runs them; ARCHITECTURE.md ("Data contracts") lists them.
+``pipeline/validate/suites.py`` runs them; ARCHITECTURE.md ("Data contracts") lists them.
 """
 
 # Nothing heavy here: the CLI imports the limits to build its parser, and

@@ -114,9 +114,13 @@ def schema_checks(suite: str, schema: pa.Schema, computed: tuple[str, ...]) -> l
     ]
     for field in schema:
         expected = arrow_type_text(field.type)
-        checks.append(error(f"{suite}.type.{field.name}", f"{field.name} is {expected}", ExpectColumnArrowTypeToBe(column=field.name, type_=expected)))
+        checks.append(
+            error(f"{suite}.type.{field.name}", f"{field.name} is {expected}", ExpectColumnArrowTypeToBe(column=field.name, type_=expected))
+        )
         if not field.nullable:
-            checks.append(error(f"{suite}.not_null.{field.name}", f"{field.name} is never null", gxe.ExpectColumnValuesToNotBeNull(column=field.name)))
+            checks.append(
+                error(f"{suite}.not_null.{field.name}", f"{field.name} is never null", gxe.ExpectColumnValuesToNotBeNull(column=field.name))
+            )
         if is_floating(field.type):
             checks.append(
                 error(

@@ -34,7 +34,11 @@ def checks(limits: ContractLimits) -> list[Check]:
     return [
         *schema_checks(NAME, SCHEMA, COMPUTED),
         error("crops.path_unique", "one crop_sha256 and crop_size_px per crop_path", gxe.ExpectColumnValuesToBeUnique(column="crop_path")),
-        error("crops.sha256_format", "crop_sha256 is 64 hex digits", gxe.ExpectColumnValuesToMatchRegex(column="crop_sha256", regex=SHA256_PATTERN)),
+        error(
+            "crops.sha256_format",
+            "crop_sha256 is 64 hex digits",
+            gxe.ExpectColumnValuesToMatchRegex(column="crop_sha256", regex=SHA256_PATTERN),
+        ),
         error(
             "crops.path_layout",
             f"crop_path is crops/{{sha[:2]}}/{{sha256}}.{{{'|'.join(CROP_EXTENSIONS)}}}",
@@ -45,7 +49,11 @@ def checks(limits: ContractLimits) -> list[Check]:
             "crop_path names crop_sha256 (folder sha[:2], file sha)",
             gxe.ExpectColumnPairValuesToBeEqual(column_A="chk_sha256", column_B="chk_path_sha256"),
         ),
-        error("crops.file_exists", "the crop file exists inside the dataset folder", gxe.ExpectColumnValuesToBeInSet(column="chk_file_exists", value_set=[True])),
+        error(
+            "crops.file_exists",
+            "the crop file exists inside the dataset folder",
+            gxe.ExpectColumnValuesToBeInSet(column="chk_file_exists", value_set=[True]),
+        ),
         error(
             "crops.file_sha256_matches",
             "the crop file's sha256 equals crop_sha256",
@@ -54,6 +62,8 @@ def checks(limits: ContractLimits) -> list[Check]:
         error(
             "crops.image_size_matches",
             "the crop decodes to a square image of side crop_size_px",
-            gxe.ExpectColumnPairValuesToBeEqual(column_A="chk_crop_size_px", column_B="chk_image_side_px", ignore_row_if="either_value_is_missing"),
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A="chk_crop_size_px", column_B="chk_image_side_px", ignore_row_if="either_value_is_missing"
+            ),
         ),
     ]

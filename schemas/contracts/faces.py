@@ -35,20 +35,34 @@ COMPUTED = suite_computed(SCHEMA, OWN_COMPUTED)
 
 
 def checks(limits: ContractLimits) -> list[Check]:
-    low, high = AFFINE_ABS_DET_RANGE
-    margin = limits.landmark_margin
+    return [*schema_checks(NAME, SCHEMA, COMPUTED), *_identity_checks(), *_geometry_checks(limits)]
+
+
+def _identity_checks() -> list[Check]:
+    """Ids, and each face's place in its video."""
     return [
-        *schema_checks(NAME, SCHEMA, COMPUTED),
         error("faces.face_id_unique", "face_id is unique", gxe.ExpectColumnValuesToBeUnique(column="face_id")),
-        error("faces.face_id_format", "face_id is 32 hex digits", gxe.ExpectColumnValuesToMatchRegex(column="face_id", regex=FACE_ID_PATTERN)),
-        error("faces.video_id_in_videos", "every face's video_id is in videos.parquet", gxe.ExpectColumnValuesToBeInSet(column="chk_video_known", value_set=[True])),
-        error("faces.video_is_ok", "every face's video has status ok", gxe.ExpectColumnValuesToBeInSet(column="chk_video_status", value_set=["ok"])),
+        error(
+            "faces.face_id_format", "face_id is 32 hex digits", gxe.ExpectColumnValuesToMatchRegex(column="face_id", regex=FACE_ID_PATTERN)
+        ),
+        error(
+            "faces.video_id_in_videos",
+            "every face's video_id is in videos.parquet",
+            gxe.ExpectColumnValuesToBeInSet(column="chk_video_known", value_set=[True]),
+        ),
+        error(
+            "faces.video_is_ok",
+            "every face's video has status ok",
+            gxe.ExpectColumnValuesToBeInSet(column="chk_video_status", value_set=["ok"]),
+        ),
         error(
             "faces.uri_matches_video",
             "a face's uri is its video's",
             gxe.ExpectColumnPairValuesToBeEqual(column_A="chk_uri", column_B="chk_video_uri", ignore_row_if="either_value_is_missing"),
         ),
-        error("faces.frame_index_non_negative", "frame_index >= 0", gxe.ExpectColumnValuesToBeBetween(column="chk_frame_index", min_value=0)),
+        error(
+            "faces.frame_index_non_negative", "frame_index >= 0", gxe.ExpectColumnValuesToBeBetween(column="chk_frame_index", min_value=0)
+        ),
         error(
             "faces.frame_index_in_video",
             "frame_index < the video's frames_sampled",
@@ -57,7 +71,19 @@ def checks(limits: ContractLimits) -> list[Check]:
             ),
         ),
         error("faces.face_index_non_negative", "face_index >= 0", gxe.ExpectColumnValuesToBeBetween(column="chk_face_index", min_value=0)),
-        error("faces.det_score_in_unit_range", "det_score in [0, 1]", gxe.ExpectColumnValuesToBeBetween(column="chk_det_score", min_value=0, max_value=1)),
+    ]
+
+
+def _geometry_checks(limits: ContractLimits) -> list[Check]:
+    """Score, box, landmarks, affine and crop size."""
+    low, high = AFFINE_ABS_DET_RANGE
+    margin = limits.landmark_margin
+    return [
+        error(
+            "faces.det_score_in_unit_range",
+            "det_score in [0, 1]",
+            gxe.ExpectColumnValuesToBeBetween(column="chk_det_score", min_value=0, max_value=1),
+        ),
         error(
             "faces.bbox_inside_frame",
             "the box lies inside the frame: x1, y1 >= 0, x2 <= frame_width_px, y2 <= frame_height_px",

@@ -32,16 +32,30 @@ def checks(limits: ContractLimits) -> list[Check]:
             "video_id is a sha256 hex, or uri- and 59 hex digits for an unreadable input",
             gxe.ExpectColumnValuesToMatchRegex(column="video_id", regex=VIDEO_ID_PATTERN),
         ),
-        error("videos.uri_unique", "uri is unique (inputs with the same bytes share one row)", gxe.ExpectColumnValuesToBeUnique(column="uri")),
-        error("videos.status_known", f"status is one of {', '.join(STATUSES)}", gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES))),
+        error(
+            "videos.uri_unique", "uri is unique (inputs with the same bytes share one row)", gxe.ExpectColumnValuesToBeUnique(column="uri")
+        ),
+        error(
+            "videos.status_known",
+            f"status is one of {', '.join(STATUSES)}",
+            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+        ),
         error("videos.ok_has_no_error", "an ok video has no error", gxe.ExpectColumnValuesToBeNull(column="error", **_when("ok"))),
-        error("videos.failed_has_error", "a failed video names its error", gxe.ExpectColumnValuesToNotBeNull(column="error", **_when("failed"))),
+        error(
+            "videos.failed_has_error",
+            "a failed video names its error",
+            gxe.ExpectColumnValuesToNotBeNull(column="error", **_when("failed")),
+        ),
         error(
             "videos.frame_size_positive",
             "an ok video's width_px and height_px are at least 1",
             gxe.ExpectColumnValuesToBeBetween(column="chk_frame_min_side_px", min_value=1, **_when("ok")),
         ),
-        error("videos.frames_sampled_non_negative", "frames_sampled >= 0", gxe.ExpectColumnValuesToBeBetween(column="chk_frames_sampled", min_value=0)),
+        error(
+            "videos.frames_sampled_non_negative",
+            "frames_sampled >= 0",
+            gxe.ExpectColumnValuesToBeBetween(column="chk_frames_sampled", min_value=0),
+        ),
         error(
             "videos.faces_found_matches_faces",
             "faces_found equals the video's rows in faces.parquet",

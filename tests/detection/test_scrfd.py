@@ -31,8 +31,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from pipeline.detection import Detection, DetectorConfig, make_detector
+from pipeline.detection.base import Detection, DetectorConfig
+from pipeline.detection.registry import make_detector
 from pipeline.errors import ModelNotFoundError
+from pipeline.fsutil import sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures"))
@@ -255,14 +257,14 @@ def test_loaded_once_per_process_and_config(models_root):
 
 
 def test_version_names_pack_file_and_hash(models_root):
+    from pipeline.detection.registry import detector_version
     from pipeline.detection.scrfd import scrfd_model_path
-    from pipeline.detection.versions import detector_version
 
     config = config_for(models_root)
     detector = make_detector(config)
-    assert scrfd_model_path(config) == models_root / PACK / "det_test.onnx"
-    assert detector.version == detector_version(config)
-    assert detector.version.startswith(f"insightface-scrfd:{PACK}/det_test.onnx:")
+    assert scrfd_model_path(config) == models_root / PACK / "det_test.onnx" == detector.model_path
+    version = detector_version(config)
+    assert version == f"insightface-scrfd:{PACK}/det_test.onnx:{sha256_file(detector.model_path)[:16]}"
 
 
 def test_first_sorted_det_file_is_used_and_other_onnx_ignored(tmp_path):
@@ -319,10 +321,20 @@ def test_cli_reports_missing_models_and_exits_2(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     exe = Path(sys.executable).with_name("facecorpus")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "pipeline.cli"]
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "flows.cli"]
     result = subprocess.run(
-        [*cmd, "extract", str(corpus), "--out", str(tmp_path / "out"), "--detector", "insightface",
-         "--models-root", str(empty), "--no-progress"],
+        [
+            *cmd,
+            "extract",
+            str(corpus),
+            "--out",
+            str(tmp_path / "out"),
+            "--detector",
+            "insightface",
+            "--models-root",
+            str(empty),
+            "--no-progress",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -26,6 +26,23 @@ def flow_corpus(tmp_path_factory) -> Path:
     for name in ("hamilton.mp4", "two_people.jpg", "obama_and_biden.jpg"):
         shutil.copy(fixture(name), root / name)
     shutil.copy(insightface_image("t1.jpg"), root / "t1.jpg")
-    run_ffmpeg("-ss", "1", "-t", "2", "-i", str(fixture("hamilton.mp4")), "-an", "-c:v", "libx264", "-preset", "ultrafast", str(root / "ham_a.mp4"))
-    run_ffmpeg("-ss", "7", "-t", "2", "-i", str(fixture("hamilton.mp4")), "-vf", "hflip", "-an", "-c:v", "libx264", "-preset", "ultrafast", str(root / "ham_b.mkv"))
+    run_ffmpeg(
+        "-ss", "1", "-t", "2", "-i", str(fixture("hamilton.mp4")), "-an", "-c:v", "libx264", "-preset", "ultrafast", str(root / "ham_a.mp4")
+    )
+    run_ffmpeg(
+        "-ss",
+        "7",
+        "-t",
+        "2",
+        "-i",
+        str(fixture("hamilton.mp4")),
+        "-vf",
+        "hflip",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        str(root / "ham_b.mkv"),
+    )
     return root

@@ -14,18 +14,27 @@ import polars as pl
 import pytest
 
 from flows.ingest import FailureRatioExceeded, ingest, task_runner
-from tests.conftest import fixture, run_ffmpeg
+from pipeline.config import Options
+from tests.conftest import fixture, run_ffmpeg, tree_state
 
 REPO = Path(__file__).resolve().parents[2]
-QUICK = {"sample": "fps:1", "shard_videos": 2}
+QUICK = {"extract": {"sample": "fps:1"}, "ingest": {"shard_videos": 2}}
+
+
+def options(corpus: Path, out: Path, overrides: dict | None = None) -> dict:
+    """The flow's parameter: the defaults, the corpus and dataset, and ``{section: {key: value}}``."""
+    base = Options().merged({"extract": {"corpus": str(corpus), "out": str(out)}})
+    for section, values in (overrides or {}).items():
+        base = base.merged({section: values})
+    return base.to_json()
+
+
+def with_quick(**sections: dict) -> dict:
+    return {name: {**QUICK.get(name, {}), **sections.get(name, {})} for name in {*QUICK, *sections}}
 
 
 def manifests(out: Path) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in ("videos.parquet", "faces.parquet")}
-
-
-def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +42,7 @@ def first_run(prefect_server, flow_corpus, tmp_path_factory):
     corpus = tmp_path_factory.mktemp("corpus")
     shutil.copytree(flow_corpus, corpus, dirs_exist_ok=True)
     out = tmp_path_factory.mktemp("dataset")
-    return corpus, out, ingest(str(corpus), str(out), QUICK)
+    return corpus, out, ingest(options(corpus, out, QUICK))
 
 
 def test_first_run_processes_everything_in_shards(first_run):
@@ -49,7 +58,7 @@ def test_first_run_processes_everything_in_shards(first_run):
 def test_second_run_processes_nothing_and_writes_nothing(first_run):
     corpus, out, _ = first_run
     before_bytes, before_state = manifests(out), tree_state(out)
-    report = ingest(str(corpus), str(out), QUICK)
+    report = ingest(options(corpus, out, QUICK))
     assert report.todo == 0 and report.processed == 0 and report.shards == 0
     assert manifests(out) == before_bytes
     assert tree_state(out) == before_state
@@ -57,13 +66,15 @@ def test_second_run_processes_nothing_and_writes_nothing(first_run):
 
 def test_a_new_video_is_the_only_one_processed(first_run, tmp_path):
     corpus, out, first = first_run
-    run_ffmpeg("-ss", "4", "-t", "2", "-i", str(fixture("hamilton.mp4")), "-an", "-c:v", "libx264", "-preset", "ultrafast", str(corpus / "new.mp4"))
-    report = ingest(str(corpus), str(out), QUICK)
+    run_ffmpeg(
+        "-ss", "4", "-t", "2", "-i", str(fixture("hamilton.mp4")), "-an", "-c:v", "libx264", "-preset", "ultrafast", str(corpus / "new.mp4")
+    )
+    report = ingest(options(corpus, out, QUICK))
     assert report.todo == 1 and report.processed == 1 and report.detected == 1 and report.shards == 1
     videos = pl.read_parquet(out / "videos.parquet")
     assert "new.mp4" in videos["uri"].to_list() and videos.height == first.videos + 1
     (corpus / "new.mp4").unlink()
-    report = ingest(str(corpus), str(out), QUICK)  # a removed video leaves the manifests
+    report = ingest(options(corpus, out, QUICK))  # a removed video leaves the manifests
     assert report.processed == 0 and "new.mp4" not in pl.read_parquet(out / "videos.parquet")["uri"].to_list()
 
 
@@ -71,7 +82,7 @@ def test_changing_the_preset_reruns_alignment_only(first_run, tmp_path):
     corpus, out, _ = first_run
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    report = ingest(str(corpus), str(copy), {**QUICK, "preset": "ffhq", "size": 256})
+    report = ingest(options(corpus, copy, with_quick(extract={"preset": "ffhq", "size": 256})))
     assert report.processed == 6 and report.aligned == 6 and report.detected == 0  # the detector never ran
     base, new = pl.read_parquet(out / "faces.parquet"), pl.read_parquet(copy / "faces.parquet")
     assert new["face_id"].to_list() == base["face_id"].to_list()
@@ -82,8 +93,9 @@ def test_changing_the_preset_reruns_alignment_only(first_run, tmp_path):
 def test_dask_runner_gives_the_same_manifests(first_run, tmp_path):
     corpus, out, _ = first_run
     dask_out = tmp_path / "dask"
-    runner = task_runner("dask", dask_workers=2)
-    report = ingest.with_options(task_runner=runner)(str(corpus), str(dask_out), QUICK)
+    params = options(corpus, dask_out, with_quick(ingest={"runner": "dask", "dask_workers": 2}))
+    runner = task_runner(Options.from_json(params).ingest)
+    report = ingest.with_options(task_runner=runner)(params)
     assert report.processed == 6 and report.shards == 3
     local, remote = pl.read_parquet(out / "faces.parquet"), pl.read_parquet(dask_out / "faces.parquet")
     assert remote.select("face_id", "crop_sha256").rows() == local.select("face_id", "crop_sha256").rows()
@@ -96,9 +108,27 @@ def test_a_hung_or_slow_input_is_killed_at_the_timeout_and_the_flow_completes(pr
     shutil.copy(fixture("two_people.jpg"), corpus / "good.jpg")
     os.mkfifo(corpus / "stream.mp4")  # a FIFO named like a video: opening it would block forever
     # 300 frames of 1080p: decoding them takes far longer than 0.2 s, every:100 keeps detection cheap
-    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-t", "10", "-c:v", "libx264", "-preset", "ultrafast", str(corpus / "long.mp4"))
+    run_ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1920x1080:rate=30",
+        "-t",
+        "10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        str(corpus / "long.mp4"),
+    )
     started = time.monotonic()
-    report = ingest(str(corpus), str(tmp_path / "out"), {"sample": "every:100", "timeout_s": 0.2, "max_failure_ratio": 1.0})
+    report = ingest(
+        options(
+            corpus,
+            tmp_path / "out",
+            {"extract": {"sample": "every:100"}, "ingest": {"timeout_s": 0.2}, "validate": {"max_failure_ratio": 1.0}},
+        )
+    )
     assert time.monotonic() - started < 60
     videos = {r["uri"]: r for r in pl.read_parquet(tmp_path / "out" / "videos.parquet").iter_rows(named=True)}
     assert videos["good.jpg"]["status"] == "ok"
@@ -127,7 +157,7 @@ def test_too_many_failures_fail_the_flow_and_the_artifact_lists_them(prefect_ser
     corpus.mkdir()
     shutil.copy(fixture("two_people.jpg"), corpus / "good.jpg")
     (corpus / "bad.mp4").write_text("not a video")
-    state = ingest(str(corpus), str(tmp_path / "out"), {"max_failure_ratio": 0.25}, return_state=True)
+    state = ingest(options(corpus, tmp_path / "out", {"validate": {"max_failure_ratio": 0.25}}), return_state=True)
     assert state.is_failed()
     with pytest.raises(FailureRatioExceeded, match=r"1 of 2 videos failed \(50.0% > 25.0%\)"):
         state.result()
@@ -152,7 +182,11 @@ def test_serve_creates_a_cron_deployment(prefect_server, flow_corpus, tmp_path):
     exe = Path(sys.executable).with_name("facecorpus")
     proc = subprocess.Popen(
         [str(exe), "serve", str(flow_corpus), "--out", str(tmp_path / "out"), "--cron", "15 3 * * *", "--name", "nightly"],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
     async def read_deployment():
@@ -160,7 +194,7 @@ def test_serve_creates_a_cron_deployment(prefect_server, flow_corpus, tmp_path):
             for _ in range(120):
                 try:
                     return await client.read_deployment_by_name("ingest/nightly")
-                except Exception:  # noqa: BLE001 - ObjectNotFound until serve has registered it
+                except Exception:
                     await asyncio.sleep(0.5)
             raise TimeoutError("deployment ingest/nightly never appeared")
 
@@ -170,8 +204,8 @@ def test_serve_creates_a_cron_deployment(prefect_server, flow_corpus, tmp_path):
         proc.terminate()
         output = proc.communicate(timeout=30)[0]
     assert [s.schedule.cron for s in deployment.schedules] == ["15 3 * * *"], output
-    assert deployment.parameters["corpus"] == str(flow_corpus.resolve())
-    assert deployment.parameters["options"]["sample"] == "fps:1"
+    assert deployment.parameters["options"]["extract"]["corpus"] == str(flow_corpus.resolve())
+    assert deployment.parameters["options"]["extract"]["sample"] == "fps:1"
 
 
 def test_pipeline_never_imports_prefect():

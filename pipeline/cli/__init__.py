@@ -1,0 +1,2 @@
+"""The ``facecorpus`` command line (``main``), its commands (``extract``, ``dvc``,
+``validate``) and the flags made from the config (``options``)."""

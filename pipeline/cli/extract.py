@@ -1,0 +1,75 @@
+"""``facecorpus extract`` (sample, detect and align in this process) and ``sample-corpus``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline.alignment.crops import CROPS_DIR
+from pipeline.cli.options import FORMATTER, Flag, add_params_flags, options_from, section_flags
+from pipeline.runs.extract import RunSummary
+from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
+
+CORPUS = Flag("extract", "corpus", positional=True)
+EXTRACT_FLAGS = [CORPUS, *section_flags("extract", exclude=("corpus",))]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ex = sub.add_parser(
+        "extract",
+        help="sample, detect and align in this process, write manifests",
+        description="Sample frames, detect and align faces of every input of CORPUS; write the manifests and crops.",
+        formatter_class=FORMATTER,
+    )
+    add_params_flags(ex, EXTRACT_FLAGS)
+    ex.add_argument("--timeout-s", type=float, default=None, help="per-video timeout, s (default: none)")
+    ex.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ex.set_defaults(func=_cmd_extract)
+    sc = sub.add_parser(
+        "sample-corpus",
+        help="build the bundled sample corpus from images shipped in installed packages",
+        description="Render the bundled sample corpus (two short clips, three stills, a manifest.csv) into a folder.",
+        formatter_class=FORMATTER,
+    )
+    add_params_flags(sc, section_flags("sample_corpus", "out"))
+    sc.set_defaults(func=_cmd_sample_corpus)
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from pipeline.runs.extract import run_extract
+
+    options = options_from(args)
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        def progress(items):
+            return tqdm(items, desc="videos", unit="video", file=sys.stderr, disable=None)
+
+    summary = run_extract(options.extract, progress=progress, timeout_s=args.timeout_s)
+    print(summary_text(summary))
+    return 0
+
+
+def summary_text(summary: RunSummary) -> str:
+    out = summary.out_dir
+    lines = [
+        f"videos: {summary.videos_ok} ok, {summary.videos_failed} failed ({summary.videos_reused} already done)",
+        f"detector ran on {summary.videos_detected} videos, alignment on {summary.videos_aligned}",
+        f"frames sampled: {summary.frames_sampled}   faces: {summary.faces}",
+        f"wall time: {summary.wall_s:.2f} s   frames/s: {summary.frames_per_s:.1f}",
+        f"manifests: {out / VIDEOS_MANIFEST}, {out / FACES_MANIFEST}",
+        f"crops: {out / CROPS_DIR}",
+    ]
+    return "\n".join(lines + [f"failed: {failure}" for failure in summary.failures])
+
+
+def _cmd_sample_corpus(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.corpus.sample import build_sample_corpus
+
+    out = Path(options_from(args).sample_corpus.out)
+    paths = build_sample_corpus(out)
+    print(f"sample corpus: {len(paths)} files in {out}")
+    return 0

@@ -1,0 +1,47 @@
+"""The ``facecorpus`` command line: the one entry point for people, dvc.yaml, make and flows/.
+
+Commands register themselves from their modules (``extract``: extract,
+sample-corpus; ``dvc``: the DVC stages and release; ``validate``). The console
+script is ``flows.cli:main``, which adds the Prefect commands (``ingest``,
+``serve``, ``retry-failed``) so that ``pipeline`` never imports prefect. Every
+command's options come from ``pipeline/config.py`` through ``pipeline/cli/options.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from pipeline.cli import dvc, extract, validate
+from pipeline.cli.options import FORMATTER
+from pipeline.errors import CorpusError, ModelNotFoundError
+
+Registrar = Callable[[argparse._SubParsersAction], None]
+LIBRARY_COMMANDS: tuple[Registrar, ...] = (extract.register, dvc.register, validate.register)
+EXIT_USAGE = 2
+
+
+def build_parser(registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facecorpus", description="Turn video corpora into face datasets.", formatter_class=FORMATTER)
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in registrars:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> int:
+    parser = build_parser(registrars)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, CorpusError, ModelNotFoundError) as exc:
+        print(f"facecorpus: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""``facecorpus validate DATASET``: check a dataset against the data contracts.
+
+Exit status 0 when every error-level check passed (warnings are printed and do
+not block), 1 when one failed, 2 for a usage error. Its keys are params.yaml's
+``validate`` section.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.cli.options import FORMATTER, Flag, add_params_flags, options_from, section_flags
+
+EXIT_CONTRACT_FAILED = 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    va = sub.add_parser(
+        "validate",
+        help="check a dataset folder against the data contracts (GX suites)",
+        description="Run the Great Expectations suites over DATASET; write validation.json (and Data Docs) to the reports folder.",
+        formatter_class=FORMATTER,
+    )
+    add_params_flags(va, [Flag("validate", "dataset", positional=True), *section_flags("validate", exclude=("dataset",))])
+    va.add_argument(
+        "--suites",
+        default=None,
+        help="comma-separated suites to run (e.g. shards, on a release folder) (default: videos, faces, crops, run)",
+    )
+    va.add_argument(
+        "--gx-dir", type=Path, default=None, help="folder holding great_expectations.yml (default: the one shipped with facecorpus)"
+    )
+    va.set_defaults(func=run_validate)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from pipeline.validate.suites import DEFAULT_GX_DIR, validate_dataset
+
+    options = options_from(args).validate
+    dataset = Path(options.dataset).expanduser()
+    report = validate_dataset(
+        dataset,
+        options.limits(),
+        reports_dir=options.reports_path(dataset),
+        gx_dir=args.gx_dir or DEFAULT_GX_DIR,
+        partition_rows=options.partition_rows,
+        build_docs=options.docs,
+        only=args.suites.split(",") if args.suites else None,
+    )
+    print(report.summary())
+    return 0 if report.passed else EXIT_CONTRACT_FAILED

@@ -1,0 +1,314 @@
+"""Every option of the pipeline, defined once: its params.yaml key, its default and its help.
+
+A params.yaml section is one frozen dataclass here (``extract``, ``ingest``,
+``validate``, ``pack``, ``sample_corpus``, ``corpus``); a field is one key of it.
+The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a
+default shown by ``--help`` is the default used. :class:`Options` holds every
+section: it is parsed once at the edge (defaults <- params.yaml <- flags, unknown
+keys refused by name) and travels as JSON (``to_json``/``from_json``) to Prefect
+flows and Dask workers. Defaults that come with a measurement or a component
+(the detector's score threshold, a crop format) are that component's constant.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.alignment.crops import CROP_FORMATS, DEFAULT_CROP_FORMAT, DEFAULT_CROP_QUALITY, CropFormat
+from pipeline.alignment.presets import DEFAULT_PRESET, PRESETS, AlignConfig
+from pipeline.detection.base import (
+    DEFAULT_DET_MAX_SIDE,
+    DEFAULT_DETECTOR,
+    DEFAULT_MODEL_PACK,
+    DEFAULT_MODELS_ROOT,
+    DEFAULT_NMS_IOU,
+    DEFAULT_SCORE_THRESHOLD,
+    DetectorConfig,
+)
+from pipeline.detection.registry import DETECTORS
+from pipeline.media.spec import SampleSpec
+from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
+
+
+def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, required: bool = False) -> Any:
+    """A field of a params section: its default and the help its flag shows.
+    ``required``: no default; give it as a flag or in params.yaml."""
+    return field(default=default, metadata={"help": help, "choices": choices, "required": required})
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """params.yaml ``extract``: the corpus, the dataset folder, and what shapes detections and crops."""
+
+    corpus: str | None = option(None, "corpus folder, corpus manifest (.csv/.jsonl/.parquet) or DFDC metadata.json", required=True)
+    out: str | None = option(None, "dataset folder (manifests, crops, work)", required=True)
+    detect_root: str | None = option(None, "folder for the detect stage's work; unset: the dataset folder")
+    sample: str = option("fps:1", "fps:N | every:N | uniform:K | keyframes")
+    max_frames: int | None = option(None, "at most this many frames per video; unset: no limit")
+    start_s: float = option(0.0, "skip frames before this time, s")
+    end_s: float | None = option(None, "skip frames at or after this time, s; unset: to the end")
+    detector: str = option(DEFAULT_DETECTOR, "face detector", choices=tuple(DETECTORS))
+    score_threshold: float = option(DEFAULT_SCORE_THRESHOLD, "detection score threshold")
+    nms_iou: float = option(DEFAULT_NMS_IOU, "non-maximum suppression IoU")
+    det_max_side: int = option(DEFAULT_DET_MAX_SIDE, "longest side of the detector input, px")
+    models_root: str = option(DEFAULT_MODELS_ROOT, "insightface model packs folder (never downloaded into)")
+    model_pack: str = option(DEFAULT_MODEL_PACK, "insightface model pack holding the SCRFD detector")
+    preset: str = option(DEFAULT_PRESET, "alignment template", choices=PRESETS)
+    size: int | None = option(None, "crop side, px; unset: 112 for arcface, 512 for ffhq")
+    margin: float = option(0.0, "extra context around the face, fraction of the crop")
+    crop_format: str = option(DEFAULT_CROP_FORMAT, "crop image format", choices=CROP_FORMATS)
+    crop_quality: int = option(DEFAULT_CROP_QUALITY, "JPEG/WebP quality")
+
+    def sampling(self) -> SampleSpec:
+        return SampleSpec.parse(self.sample, max_frames=self.max_frames, start_s=self.start_s, end_s=self.end_s)
+
+    def detector_config(self, threads: int = 0) -> DetectorConfig:
+        return DetectorConfig(
+            name=self.detector,
+            score_threshold=self.score_threshold,
+            nms_iou=self.nms_iou,
+            det_max_side=self.det_max_side,
+            models_root=self.models_root,
+            model_pack=self.model_pack,
+            threads=threads,
+        )
+
+    def align_config(self) -> AlignConfig:
+        return AlignConfig(preset=self.preset, size_px=self.size, margin=self.margin)
+
+    def crop_format_config(self) -> CropFormat:
+        return CropFormat(self.crop_format, self.crop_quality)
+
+    def check(self) -> None:
+        """Raise ValueError naming the first bad value (parsing each part does the checking)."""
+        self.sampling()
+        self.align_config()
+        self.crop_format_config()
+        if self.detector not in DETECTORS:
+            raise ValueError(f"unknown detector {self.detector!r}; choose one of {', '.join(DETECTORS)}")
+
+    @property
+    def out_dir(self) -> Path:
+        return _path(self.out, "extract.out")
+
+    @property
+    def corpus_path(self) -> Path:
+        return _path(self.corpus, "extract.corpus")
+
+    @property
+    def detect_dir(self) -> Path:
+        return Path(self.detect_root).expanduser() if self.detect_root else self.out_dir
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """params.yaml ``ingest``: how the ingest flow cuts and runs the work (none of it changes the outputs)."""
+
+    shard_videos: int = option(64, "at most this many videos per shard (one Prefect task each)")
+    shard_mb: float = option(2048.0, "at most this many MB of video per shard")
+    workers: int = option(0, "videos processed at once inside a shard; 0: one per core")
+    timeout_s: float = option(600.0, "per-video timeout: a hung decoder is killed and the video recorded as failed")
+    retries: int = option(2, "retries, with exponential backoff, of a video that failed transiently")
+    backoff_s: float = option(1.0, "first retry delay, s; doubles each retry")
+    runner: str = option("local", "task runner: local threads, or Dask", choices=("local", "dask"))
+    dask_address: str | None = option(None, "tcp://host:port of an existing Dask scheduler; unset with --runner dask: a LocalCluster")
+    dask_workers: int | None = option(None, "LocalCluster worker processes; unset: half the cores")
+
+    def check(self) -> None:
+        if self.shard_videos < 1 or self.shard_mb <= 0 or self.timeout_s <= 0 or self.retries < 0 or self.workers < 0:
+            raise ValueError(f"bad ingest options: {self}")
+
+    @property
+    def worker_count(self) -> int:
+        """Videos processed at once inside a shard (0 means one per core)."""
+        return self.workers or os.cpu_count() or 1
+
+    def pool_for(self, videos: int) -> tuple[int, int]:
+        """(workers, onnxruntime threads per worker) for a shard of ``videos`` videos: no
+        more workers than videos, and the cores shared among the workers that run, so
+        a one-video shard gets every core rather than 1/workers of them."""
+        workers = max(1, min(self.worker_count, videos))
+        return workers, max(1, (os.cpu_count() or 1) // workers)
+
+
+@dataclass(frozen=True)
+class ValidateOptions(ContractLimits):
+    """params.yaml ``validate``: the data contracts' limits (``ContractLimits``; error-level
+    failures block a release, and ``max_failure_ratio`` is the ingest flow's gate too)
+    and where the reports go."""
+
+    dataset: str | None = option(None, "dataset folder (videos.parquet, faces.parquet, crops/)", required=True)
+    reports_dir: str | None = option(None, "folder for validation.json, the GX context and Data Docs; unset: <dataset>/reports")
+    partition_rows: int = option(DEFAULT_PARTITION_ROWS, "rows per GX batch (partitions are made by the key's hash)")
+    docs: bool = option(True, "build the Data Docs site")
+
+    def limits(self) -> ContractLimits:
+        return ContractLimits(**{f.name: getattr(self, f.name) for f in fields(ContractLimits)})
+
+    def reports_path(self, dataset: Path) -> Path:
+        return Path(self.reports_dir).expanduser() if self.reports_dir else Path(dataset) / "reports"
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """params.yaml ``pack``: the released, DVC-pushed form of the dataset."""
+
+    dataset: str | None = option(None, "dataset folder to pack (manifests + crops)", required=True)
+    out: str | None = option(None, "release folder", required=True)
+    shard_mb: float = option(256.0, "largest WebDataset tar shard, MB")
+    reports_dir: str | None = option(None, "the release's validation report folder; unset: <out>/reports")
+
+
+@dataclass(frozen=True)
+class SampleCorpusOptions:
+    """params.yaml ``sample_corpus``: where ``facecorpus sample-corpus`` renders the bundled corpus."""
+
+    out: str | None = option(None, "folder to write the sample corpus to", required=True)
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """params.yaml ``corpus``: the folder holding the corpus media (for dvc.yaml's
+    dependencies), and where the DVC snapshot stage writes the listing and probe table."""
+
+    dir: str | None = option(None, "the corpus media folder (a DVC dependency)")
+    snapshot_dir: str | None = option(None, "where the snapshot stage writes snapshot.json and probe.parquet", required=True)
+
+
+@dataclass(frozen=True)
+class DvcOptions:
+    """params.yaml ``dvc``: where the DVC stages write their metrics and plots."""
+
+    metrics_dir: str | None = option(None, "folder of the stages' metrics JSON (dvc metrics)", required=True)
+    plots_dir: str | None = option(None, "folder of the align stage's distribution CSVs (dvc plots)", required=True)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every section of params.yaml, typed; parsed once, then passed around whole."""
+
+    extract: ExtractOptions = ExtractOptions()
+    ingest: IngestOptions = IngestOptions()
+    validate: ValidateOptions = ValidateOptions()
+    pack: PackOptions = PackOptions()
+    sample_corpus: SampleCorpusOptions = SampleCorpusOptions()
+    corpus: CorpusOptions = CorpusOptions()
+    dvc: DvcOptions = DvcOptions()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None, *, source: str = "options") -> Options:
+        """Sections and keys as params.yaml spells them; an unknown section or key is an
+        error naming it (with ``source``, e.g. the file); values are checked for type."""
+        data = data or {}
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{source}: expected sections of keys, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(SECTIONS))
+        if unknown:
+            raise ValueError(f"{source}: unknown section {unknown[0]!r} (known: {', '.join(SECTIONS)})")
+        return cls(**{name: _section(kind, data.get(name), f"{source}: {name}") for name, kind in SECTIONS.items()})
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        return {name: {f.name: getattr(getattr(self, name), f.name) for f in fields(kind)} for name, kind in SECTIONS.items()}
+
+    def merged(self, overrides: Mapping[str, Mapping[str, Any]]) -> Options:
+        """These options with ``{section: {key: value}}`` replaced (values checked as in from_json)."""
+        changes = {}
+        for name, values in overrides.items():
+            if values:
+                current = getattr(self, name)
+                checked = _section(SECTIONS[name], {**_as_dict(current), **values}, name)
+                changes[name] = checked
+        return replace(self, **changes)
+
+
+SECTIONS: dict[str, type] = {f.name: f.default.__class__ for f in fields(Options)}
+
+
+def load_params(path: Path | None) -> Options:
+    """Options from a params.yaml (every key checked), or the defaults when ``path`` is None."""
+    if path is None:
+        return Options()
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+    return Options.from_json(data, source=str(path))
+
+
+def _path(value: str | None, key: str) -> Path:
+    if not value:
+        raise ValueError(f"{key} is not set: pass it as a flag or in the --params file")
+    return Path(value).expanduser()
+
+
+def _as_dict(section: Any) -> dict[str, Any]:
+    return {f.name: getattr(section, f.name) for f in fields(section)}
+
+
+def _section(kind: type, values: Mapping[str, Any] | None, where: str) -> Any:
+    values = values or {}
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where}: expected keys, got {type(values).__name__}")
+    known = {f.name: f for f in fields(kind)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
+    types, optional = field_types(kind), optional_fields(kind)
+    checked = {}
+    for name, value in values.items():
+        if value is None and name not in optional:
+            raise ValueError(f"{where}.{name}: expected {types[name].__name__}, got nothing")
+        checked[name] = coerce(types[name], value, f"{where}.{name}")
+    return kind(**checked)
+
+
+@functools.cache
+def field_types(kind: type) -> dict[str, type]:
+    """Each field's value type (``X | None`` -> X)."""
+    hints = typing.get_type_hints(kind)
+    return {f.name: next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)) for f in fields(kind)}
+
+
+@functools.cache
+def optional_fields(kind: type) -> frozenset[str]:
+    """The fields that may be None (unset)."""
+    hints = typing.get_type_hints(kind)
+    return frozenset(f.name for f in fields(kind) if type(None) in typing.get_args(hints[f.name]))
+
+
+def coerce(kind: type, value: Any, where: str) -> Any:
+    """``value`` as ``kind`` (ints as floats, numbers and paths as text where text is
+    expected); None stays None; anything else is an error naming ``where``."""
+    if value is None:
+        return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+    elif kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif kind is int and not isinstance(value, bool):
+        if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif kind is str and isinstance(value, (str, int, float, Path)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"{where}: expected {kind.__name__}, got {value!r}")
+
+
+def default_of(kind: type, name: str) -> Any:
+    f = next(f for f in fields(kind) if f.name == name)
+    return None if f.default is MISSING else f.default

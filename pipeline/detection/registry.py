@@ -1,0 +1,65 @@
+"""The detectors by name: each one's identity (model file and its sha256) and its one loaded instance.
+
+Concrete detectors import :mod:`pipeline.detection.base` and never this module;
+this module imports them lazily (onnxruntime and insightface load only when a
+detector is asked for). A detector's identity, ``detector_version``, is its label
+plus its model file's sha256 prefix: it goes into face ids, stage fingerprints
+and the manifests, and is computed here only.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import threading
+from pathlib import Path
+from types import ModuleType
+
+from pipeline.detection.base import Detector, DetectorConfig
+from pipeline.fsutil import sha256_file
+
+# name -> the module implementing it: ``model_identity(config) -> (model path, label)``,
+# ``load(config, model_path) -> Detector`` and ``runtime_key() -> str`` (what, beside
+# the config, makes a loaded instance differ: the execution device).
+DETECTORS: dict[str, str] = {
+    "centerface": "pipeline.detection.centerface",
+    "insightface": "pipeline.detection.scrfd",
+}
+_lock = threading.Lock()
+_loaded: dict[tuple[DetectorConfig, str], Detector] = {}
+
+
+def _module(name: str) -> ModuleType:
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    return importlib.import_module(DETECTORS[name])
+
+
+@functools.cache
+def _file_sha(path: Path) -> str:
+    return sha256_file(path)
+
+
+def model_path(config: DetectorConfig) -> Path:
+    """The model file ``config`` names (an error naming where it was looked for when absent)."""
+    return _module(config.name).model_identity(config)[0]
+
+
+def detector_version(config: DetectorConfig) -> str:
+    """The detector's identity: its label and its model file's sha256 prefix (no model is loaded)."""
+    path, label = _module(config.name).model_identity(config)
+    return f"{label}:{_file_sha(path)[:16]}"
+
+
+def model_sha256(config: DetectorConfig) -> str:
+    return _file_sha(model_path(config))
+
+
+def make_detector(config: DetectorConfig) -> Detector:
+    """The detector ``config`` names, loaded once per process and config, then reused."""
+    module = _module(config.name)
+    key = (config, module.runtime_key())
+    with _lock:
+        if key not in _loaded:
+            _loaded[key] = module.load(config, module.model_identity(config)[0])
+        return _loaded[key]

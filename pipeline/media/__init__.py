@@ -1,0 +1,1 @@
+"""Media: probing files, sampling specs, the ffmpeg runner, sparse-decoding plans, decoding ahead."""

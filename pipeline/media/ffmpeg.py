@@ -1,0 +1,197 @@
+"""The ffmpeg binary and the runner of one sampling command: decoded frames with their pts.
+
+ffmpeg is the one on PATH when present, else imageio-ffmpeg's binary. Frames come
+back as a PPM stream (each frame carries its own size, so rotation and mid-stream
+size changes need no bookkeeping); ``showinfo`` reports each output frame's pts
+on stderr. A :class:`Deadline` kills a run that takes too long. Images are RGB,
+uint8, HxWx3, upright (ffmpeg autorotates), origin top-left.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.errors import MediaError, TransientError, VideoTimeout
+
+FFMPEG_ENV = "FACECORPUS_FFMPEG"
+_PTS_RE = re.compile(rb"\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[0-9.e+-]+)")
+# Every sampling command writes raw RGB frames as PPM to its stdout, keeping the source timestamps.
+OUTPUT_KWARGS: dict[str, object] = {
+    "format": "image2pipe",
+    "vcodec": "ppm",
+    "pix_fmt": "rgb24",
+    "fps_mode": "passthrough",
+    "copyts": None,
+}
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary to run.
+
+    ``$FACECORPUS_FFMPEG`` wins, then ``ffmpeg`` on PATH, then the static build
+    that ships inside the ``imageio-ffmpeg`` wheel (so no system package is needed).
+    """
+    override = os.environ.get(FFMPEG_ENV)
+    if override:
+        return override
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        return on_path
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: RGB uint8 HxWx3, upright, full resolution."""
+
+    index: int
+    pts_s: float
+    image_rgb: np.ndarray
+
+    @property
+    def size_px(self) -> tuple[int, int]:
+        return self.image_rgb.shape[1], self.image_rgb.shape[0]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a video's processing must end: ``at_s`` on the monotonic clock; the
+    budget ``timeout_s`` is what error messages name (a deterministic number)."""
+
+    at_s: float
+    timeout_s: float
+
+    @classmethod
+    def after(cls, timeout_s: float) -> Deadline:
+        return cls(time.monotonic() + timeout_s, timeout_s)
+
+    def remaining_s(self) -> float:
+        return self.at_s - time.monotonic()
+
+
+def run_frames(argv: list[str], name: str, deadline: Deadline | None) -> Iterator[tuple[np.ndarray, int, float]]:
+    """Run one ffmpeg sampling command; yield (image, pts in stream ticks, pts_s) per output frame."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stderr = _StderrReader(proc.stderr)
+    watchdog = _Watchdog(proc, deadline)
+    index = 0
+    closed_early = False
+    try:
+        while (image := _read_ppm(proc.stdout)) is not None:
+            pts = stderr.pts_of(index)
+            if pts is None:
+                break
+            yield image, pts[0], pts[1]
+            index += 1
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            closed_early = True
+            proc.stdout.close()
+            proc.kill()
+        rc = proc.wait()
+        stderr.join()
+    if watchdog.fired:
+        raise VideoTimeout(f"{name}: still decoding after the {deadline.timeout_s:g} s timeout; ffmpeg was killed")
+    if rc < 0 and not closed_early:
+        raise TransientError(f"{name}: ffmpeg was killed by signal {-rc}")
+    if rc != 0 and index == 0:
+        raise MediaError(f"{name}: ffmpeg could not decode it ({stderr.last_error()})")
+
+
+class _Watchdog:
+    """Kills ``proc`` when ``deadline`` passes."""
+
+    def __init__(self, proc: subprocess.Popen, deadline: Deadline | None) -> None:
+        self.fired = False
+        self._proc = proc
+        self._timer = None
+        if deadline is not None:
+            self._timer = threading.Timer(max(deadline.remaining_s(), 0.0), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        if self._proc.poll() is None:
+            self.fired = True
+            self._proc.kill()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+class _StderrReader:
+    """Drains ffmpeg's stderr on a thread; hands out showinfo pts in frame order."""
+
+    def __init__(self, pipe) -> None:
+        self._pts: list[tuple[int, float]] = []
+        self._tail: list[bytes] = []
+        self._cond = threading.Condition()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe) -> None:
+        for line in pipe:
+            match = _PTS_RE.search(line)
+            with self._cond:
+                if match:
+                    self._pts.append((int(match.group(2)), float(match.group(3))))
+                    self._cond.notify_all()
+                elif line.strip():
+                    self._tail = (self._tail + [line.strip()])[-5:]
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+
+    def pts_of(self, index: int) -> tuple[int, float] | None:
+        """(pts in stream ticks, pts_s) of output frame ``index``; None when ffmpeg ended first."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._pts) > index or self._done)
+            return self._pts[index] if len(self._pts) > index else None
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def last_error(self) -> str:
+        text = self._tail[-1].decode("utf-8", "replace") if self._tail else "no output"
+        # Drop "path: " prefixes so the reason is the same wherever the file lives.
+        return text.rsplit(": ", 1)[-1]
+
+
+def _read_ppm(stream) -> np.ndarray | None:
+    """Read one binary PPM (P6, maxval 255) from ``stream``; None at end of stream."""
+    header: list[bytes] = []
+    token = b""
+    while len(header) < 4:
+        ch = stream.read(1)
+        if not ch:
+            return None
+        if ch.isspace():
+            if token:
+                header.append(token)
+                token = b""
+        else:
+            token += ch
+    if header[0] != b"P6" or header[3] != b"255":
+        raise MediaError(f"unexpected frame header from ffmpeg: {header!r}")
+    width, height = int(header[1]), int(header[2])
+    size = width * height * 3
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)

@@ -1,0 +1,233 @@
+"""The records that cross module boundaries: statuses, error kinds, and one row type per table.
+
+Each record is a frozen dataclass whose fields are, in order, the columns of its
+Arrow schema in ``schemas/manifests.py`` (a test checks that they agree), so a
+list of records becomes a table with :func:`to_table` and nothing else builds a
+row by hand. Units are in the names (``_px``, ``_s``, ``_deg``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from typing import Any
+
+import pyarrow as pa
+
+# Field metadata for a parameter that does not change a stage's output (a thread
+# count, where a model file is looked for): it is left out of the stage's fingerprint.
+NOT_OUTPUT: dict[str, bool] = {"output": False}
+
+
+def output_params(params: Any) -> Any:
+    """A parameters dataclass as JSON-able data, without its ``NOT_OUTPUT`` fields
+    (recursively); a dataclass with an ``output_params()`` method says it itself."""
+    if hasattr(params, "output_params"):
+        return params.output_params()
+    if is_dataclass(params):
+        return {f.name: output_params(getattr(params, f.name)) for f in fields(params) if f.metadata.get("output", True)}
+    if isinstance(params, (list, tuple)):
+        return [output_params(v) for v in params]
+    if isinstance(params, enum.Enum):
+        return params.value
+    return params
+
+
+class Status(enum.StrEnum):
+    """A video's (later: a face's) status in the manifests."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
+class ErrorKind(enum.StrEnum):
+    """Why an input failed: ``permanent`` (bad input), ``transient`` (may not happen
+    again: retried, and rerun by ``facecorpus retry-failed``), ``timeout`` (ran past
+    its deadline: rerun by ``retry-failed``, not retried in the run)."""
+
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    TIMEOUT = "timeout"
+
+    @property
+    def retryable(self) -> bool:
+        return self is not ErrorKind.PERMANENT
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What probing found in a file (``videos.parquet``'s media columns). Sizes are
+    displayed sizes, after the rotation metadata."""
+
+    container: str
+    video_codec: str
+    width_px: int
+    height_px: int
+    rotation_deg: int
+    duration_s: float
+    fps: float
+    frame_count: int
+    has_audio: bool
+    is_image: bool
+
+
+@dataclass(frozen=True)
+class DetectOutcome:
+    """The detect stage's record of one video (its work folder's ``video.json``):
+    status, what was decoded and found, and by which detector under which fingerprint."""
+
+    video_id: str
+    status: Status
+    error: str | None
+    error_kind: ErrorKind | None
+    sampling: str
+    frames_sampled: int
+    faces_found: int
+    detector: str
+    detector_version: str
+    detect_fingerprint: str
+    media: MediaInfo | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DetectOutcome:
+        media = MediaInfo(**data["media"]) if data.get("media") else None
+        kind = ErrorKind(data["error_kind"]) if data.get("error_kind") else None
+        return cls(**{**data, "status": Status(data["status"]), "error_kind": kind, "media": media})
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One row of ``videos.parquet`` (``VIDEOS_SCHEMA``, same fields in the same order)."""
+
+    video_id: str
+    uri: str
+    duplicate_uris: tuple[str, ...]
+    status: Status
+    error: str | None
+    error_kind: ErrorKind | None
+    size_bytes: int | None
+    container: str | None
+    video_codec: str | None
+    width_px: int | None
+    height_px: int | None
+    rotation_deg: int | None
+    duration_s: float | None
+    fps: float | None
+    frame_count: int | None
+    has_audio: bool | None
+    is_image: bool | None
+    sampling: str
+    frames_sampled: int
+    faces_found: int
+    detector: str
+    detector_version: str | None
+    preset: str
+    detect_fingerprint: str
+    align_fingerprint: str
+    label: str | None = None
+    original: str | None = None
+    subject: str | None = None
+    split: str | None = None
+    license: str | None = None
+    consent: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class DetectionRecord:
+    """One detected face (``DETECTIONS_SCHEMA``): the detect stage's output row."""
+
+    face_id: str
+    video_id: str
+    frame_index: int
+    pts_s: float
+    frame_width_px: int
+    frame_height_px: int
+    face_index: int
+    bbox_xyxy_px: tuple[float, float, float, float]
+    det_score: float
+    landmarks5_px: tuple[float, ...]
+    detector: str
+    detector_version: str
+    sampling: str
+
+
+@dataclass(frozen=True)
+class CropRecord:
+    """One aligned crop (``CROPS_SCHEMA``): the align stage's output row."""
+
+    face_id: str
+    preset: str
+    crop_size_px: int
+    affine_2x3: tuple[float, ...]
+    crop_path: str
+    crop_sha256: str
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One row of ``faces.parquet`` (``FACES_SCHEMA``): a detection, its crop, its video's corpus fields."""
+
+    face_id: str
+    video_id: str
+    uri: str
+    frame_index: int
+    pts_s: float
+    frame_width_px: int
+    frame_height_px: int
+    face_index: int
+    bbox_xyxy_px: tuple[float, float, float, float]
+    det_score: float
+    landmarks5_px: tuple[float, ...]
+    detector: str
+    detector_version: str
+    sampling: str
+    preset: str
+    crop_size_px: int
+    affine_2x3: tuple[float, ...]
+    crop_path: str
+    crop_sha256: str
+    label: str | None = None
+    original: str | None = None
+    subject: str | None = None
+    split: str | None = None
+    license: str | None = None
+    consent: str | None = None
+    source: str | None = None
+
+
+def field_names(record_type: type) -> list[str]:
+    return [f.name for f in fields(record_type)]
+
+
+def to_table(records: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    """Records (dataclasses whose fields are ``schema``'s columns) -> an Arrow table."""
+    return pa.Table.from_pylist([_row(r) for r in records], schema=schema)
+
+
+def from_table(table: pa.Table, record_type: type) -> list[Any]:
+    names = field_names(record_type)
+    return [record_type(**{k: _tupled(row[k]) for k in names}) for row in table.select(names).to_pylist()]
+
+
+def _row(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def group_by(records: Iterable[Any], attribute: str) -> dict[Any, list[Any]]:
+    grouped: dict[Any, list[Any]] = {}
+    for record in records:
+        grouped.setdefault(getattr(record, attribute), []).append(record)
+    return grouped

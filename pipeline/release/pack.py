@@ -1,0 +1,124 @@
+"""Pack a dataset's crops into WebDataset-compatible tar shards for versioning.
+
+DVC's push, pull and status scale with file count, so a release holds a few
+large files: ``shards/faces-NNNNNN.tar`` (at most ``shard_mb`` MB each; per face
+``<face_id>.<ext>`` and ``<face_id>.json``, consecutive, as WebDataset expects),
+``shard_index.parquet`` (shard, count, size_bytes, sha256),
+``crop_locations.parquet`` (face_id -> shard, member, byte offset and size, for
+random access) and copies of ``videos.parquet`` and ``faces.parquet``. Tar
+headers carry no time, owner or mode variation, and faces go in manifest order,
+so the same dataset packs to the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.fsutil import atomic_write_bytes, sha256_bytes, table_bytes
+from schemas.manifests import CROP_LOCATIONS, CROP_LOCATIONS_SCHEMA, FACES_MANIFEST, SHARD_INDEX, SHARD_INDEX_SCHEMA, VIDEOS_MANIFEST
+
+SHARDS_DIR = "shards"
+SAMPLE_FIELDS = (
+    "face_id",
+    "video_id",
+    "uri",
+    "pts_s",
+    "det_score",
+    "preset",
+    "crop_sha256",
+    "label",
+    "original",
+    "subject",
+    "split",
+    "license",
+    "consent",
+    "source",
+)
+_TAR_BLOCK = 512
+
+
+@dataclass(frozen=True)
+class PackSummary:
+    shards: int
+    faces: int
+    bytes_written: int
+    shards_rewritten: int
+
+
+def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> PackSummary:
+    """Pack ``dataset_dir`` (manifests + loose crops) into ``out_dir``; unchanged files are not rewritten."""
+    dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    faces = pq.read_table(dataset_dir / FACES_MANIFEST)
+    shards, locations = [], []
+    rewritten = 0
+    for number, rows in enumerate(_groups(dataset_dir, faces.to_pylist(), int(shard_mb * 1e6))):
+        name = f"faces-{number:06d}.tar"
+        data, members = _tar(dataset_dir, rows)
+        rewritten += atomic_write_bytes(out_dir / SHARDS_DIR / name, data, skip_if_same=True)
+        shards.append({"shard": f"{SHARDS_DIR}/{name}", "count": len(rows), "size_bytes": len(data), "sha256": sha256_bytes(data)})
+        locations += [{**m, "shard": f"{SHARDS_DIR}/{name}"} for m in members]
+    _remove_stale_shards(out_dir, {s["shard"] for s in shards})
+    atomic_write_bytes(out_dir / SHARD_INDEX, table_bytes(pa.Table.from_pylist(shards, schema=SHARD_INDEX_SCHEMA)), skip_if_same=True)
+    atomic_write_bytes(
+        out_dir / CROP_LOCATIONS, table_bytes(pa.Table.from_pylist(locations, schema=CROP_LOCATIONS_SCHEMA)), skip_if_same=True
+    )
+    for name in (VIDEOS_MANIFEST, FACES_MANIFEST):
+        atomic_write_bytes(out_dir / name, (dataset_dir / name).read_bytes(), skip_if_same=True)
+    return PackSummary(len(shards), faces.num_rows, sum(s["size_bytes"] for s in shards), rewritten)
+
+
+def _groups(dataset_dir: Path, rows: list[dict], max_bytes: int) -> list[list[dict]]:
+    groups: list[list[dict]] = [[]]
+    size = 0
+    for row in rows:
+        crop_bytes = (dataset_dir / row["crop_path"]).stat().st_size + 4 * _TAR_BLOCK
+        if groups[-1] and size + crop_bytes > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(row)
+        size += crop_bytes
+    return [g for g in groups if g]
+
+
+def _tar(dataset_dir: Path, rows: list[dict]) -> tuple[bytes, list[dict]]:
+    buffer = io.BytesIO()
+    members = []
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for row in rows:
+            image = (dataset_dir / row["crop_path"]).read_bytes()
+            ext = row["crop_path"].rsplit(".", 1)[-1]
+            meta = json.dumps({k: row.get(k) for k in SAMPLE_FIELDS}, sort_keys=True).encode()
+            offset = _add(tar, f"{row['face_id']}.{ext}", image)
+            _add(tar, f"{row['face_id']}.json", meta)
+            members.append(
+                {
+                    "face_id": row["face_id"],
+                    "crop_sha256": row["crop_sha256"],
+                    "member": f"{row['face_id']}.{ext}",
+                    "offset_bytes": offset,
+                    "size_bytes": len(image),
+                }
+            )
+    return buffer.getvalue(), members
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> int:
+    """Add a member with fixed metadata; return the byte offset of its data."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""
+    offset = tar.offset + _TAR_BLOCK  # USTAR: one 512-byte header block, then the data
+    tar.addfile(info, io.BytesIO(data))
+    return offset
+
+
+def _remove_stale_shards(out_dir: Path, keep: set[str]) -> None:
+    for path in (out_dir / SHARDS_DIR).glob("faces-*.tar"):
+        if f"{SHARDS_DIR}/{path.name}" not in keep:
+            path.unlink()

@@ -1,0 +1,91 @@
+"""One extraction run over a corpus, in this process: snapshot, each video, merge."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import ExtractOptions
+from pipeline.corpus.load import load_corpus
+from pipeline.corpus.snapshot import snapshot
+from pipeline.records import Status
+from pipeline.runs.manifests import write_manifests
+from pipeline.stages.base import StageCounts
+from pipeline.stages.video import VideoOutcome, VideoPass
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: the videos' statuses (from their records) and each stage's counts."""
+
+    out_dir: Path
+    videos_ok: int
+    videos_failed: int
+    faces: int
+    wall_s: float
+    failures: tuple[str, ...]
+    counts: dict[str, StageCounts]
+
+    @property
+    def videos_reused(self) -> int:
+        return self.counts["video"].reused
+
+    @property
+    def videos_detected(self) -> int:
+        return self.counts["detect"].saved
+
+    @property
+    def videos_aligned(self) -> int:
+        return self.counts["align"].saved if "align" in self.counts else 0
+
+    @property
+    def frames_sampled(self) -> int:
+        return self.counts["video"].frames
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames_sampled / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def failure_ratio(self) -> float:
+        total = self.videos_ok + self.videos_failed
+        return self.videos_failed / total if total else 0.0
+
+
+def summarize(out_dir: Path, outcomes: list[VideoOutcome], counts: dict[str, StageCounts], wall_s: float) -> RunSummary:
+    failed = [o.detect for o in outcomes if o.detect.status is Status.FAILED]
+    return RunSummary(
+        out_dir=Path(out_dir),
+        videos_ok=len(outcomes) - len(failed),
+        videos_failed=len(failed),
+        faces=sum(o.detections.num_rows for o in outcomes),
+        wall_s=wall_s,
+        failures=tuple(f"{d.error} [{d.error_kind}]" for d in failed),
+        counts=counts,
+    )
+
+
+def run_extract(
+    extract: ExtractOptions,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    timeout_s: float | None = None,
+    align: bool = True,
+) -> RunSummary:
+    """Extract every video of ``extract.corpus``, one after another, then merge the
+    manifests (with ``align=False``: the detect stage only, into its detect folder; no manifests)."""
+    started = time.perf_counter()
+    inputs = snapshot(load_corpus(extract.corpus_path))
+    job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
+    outcomes = list(job.run(progress(inputs) if progress else inputs))
+    if align:
+        write_manifests(extract.out_dir, inputs, outcomes)
+    counts = {stage.name: stage.counts for stage in job.stages}
+    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started)
+
+
+def missing_detections(extract: ExtractOptions) -> list[str]:
+    """Uris of corpus videos the detect stage has not finished (under the current fingerprint)."""
+    job = VideoPass.build(extract, align=False)
+    return [i.entry.uri for i in snapshot(load_corpus(extract.corpus_path)) if job.detect.load(i.video_id) is None]

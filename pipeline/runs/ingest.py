@@ -1,0 +1,192 @@
+"""The ingest job's library half (flows/ingest.py is the Prefect half; this never imports prefect).
+
+prepare: snapshot the corpus and plan shards of the videos with work left ->
+run_shard: each shard's videos through a worker pool -> finish: merge the
+manifests and report counts, failures and throughput. Every function takes the
+one :class:`~pipeline.config.Options` object; the counts come from the stages.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import Options
+from pipeline.corpus.load import load_corpus
+from pipeline.corpus.plan import Shard, mark_shard_done, plan, write_snapshot
+from pipeline.corpus.snapshot import VideoInput, snapshot
+from pipeline.records import Status
+from pipeline.runs.manifests import write_manifests
+from pipeline.stages.base import StageCounts, sum_counts
+from pipeline.stages.video import VideoOutcome, VideoPass
+
+
+@dataclass(frozen=True)
+class Plan:
+    snapshot_id: str
+    inputs: tuple[VideoInput, ...]
+    shards: tuple[Shard, ...]
+    todo: int
+
+    def shard_inputs(self, shard: Shard) -> list[VideoInput]:
+        by_id = {i.video_id: i for i in self.inputs}
+        return [by_id[v] for v in shard.video_ids if v in by_id]
+
+
+@dataclass(frozen=True)
+class ShardReport:
+    """One shard's run: its videos and every stage's counts (JSON, for Prefect and Dask)."""
+
+    shard_id: str
+    videos: int
+    seconds: float
+    counts: dict[str, dict[str, Any]]
+
+    def stage_counts(self) -> dict[str, StageCounts]:
+        return {name: StageCounts.from_json(value) for name, value in self.counts.items()}
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    snapshot_id: str
+    videos: int
+    todo: int
+    shards: int
+    ok: int
+    failed: int
+    faces: int
+    wall_s: float
+    max_failure_ratio: float
+    counts: dict[str, StageCounts]
+    failures: tuple[str, ...] = field(default=())
+
+    def _count(self, stage: str, what: str) -> int:
+        return getattr(self.counts[stage], what) if stage in self.counts else 0
+
+    @property
+    def processed(self) -> int:
+        return self._count("video", "processed") + self._count("video", "failures")
+
+    @property
+    def detected(self) -> int:
+        """Videos the detector ran on."""
+        return self._count("detect", "saved")
+
+    @property
+    def aligned(self) -> int:
+        return self._count("align", "saved")
+
+    @property
+    def frames(self) -> int:
+        return self._count("video", "frames")
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.failed / self.videos if self.videos else 0.0
+
+    @property
+    def gate_passed(self) -> bool:
+        return self.failure_ratio <= self.max_failure_ratio
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def markdown(self) -> str:
+        gate = "passed" if self.gate_passed else "FAILED"
+        lines = [
+            "# facecorpus ingest",
+            "",
+            "| measure | value |",
+            "|---|---|",
+            f"| videos in corpus | {self.videos} |",
+            f"| videos with work to do | {self.todo} |",
+            f"| shards run | {self.shards} |",
+            f"| videos processed | {self.processed} (detector ran on {self.detected}, aligned {self.aligned}) |",
+            f"| videos ok / failed | {self.ok} / {self.failed} |",
+            f"| failure ratio | {self.failure_ratio:.3f} (max {self.max_failure_ratio:g}: {gate}) |",
+            f"| frames decoded | {self.frames} |",
+            f"| faces in dataset | {self.faces} |",
+            f"| wall time | {self.wall_s:.2f} s |",
+            f"| throughput | {self.frames_per_s:.1f} frames/s |",
+            f"| snapshot | `{self.snapshot_id}` |",
+        ]
+        if self.failures:
+            lines += ["", "## Failures", "", *[f"- {f}" for f in self.failures]]
+        return "\n".join(lines) + "\n"
+
+
+def video_pass(options: Options, threads: int | None = None) -> VideoPass:
+    ingest = options.ingest
+    return VideoPass.build(
+        options.extract,
+        threads=ingest.pool_for(ingest.worker_count)[1] if threads is None else threads,
+        timeout_s=ingest.timeout_s,
+        retries=ingest.retries,
+        backoff_s=ingest.backoff_s,
+    )
+
+
+def prepare(options: Options, only: list[str] | None = None) -> Plan:
+    """Snapshot the corpus and plan shards for every video with work left (restricted to ``only``)."""
+    extract = options.extract
+    inputs = snapshot(load_corpus(extract.corpus_path))
+    snapshot_id = write_snapshot(extract.out_dir, inputs)
+    job = video_pass(options)
+    todo = [i for i in inputs if (only is None or i.video_id in only) and job.stored(i) is None]
+    fingerprints = {"detect": job.detect.fingerprint, "align": job.align.fingerprint}
+    shards = plan(extract.out_dir, todo, fingerprints, options.ingest.shard_videos, int(options.ingest.shard_mb * 1e6))
+    return Plan(snapshot_id, tuple(inputs), tuple(shards), len(todo))
+
+
+def run_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> ShardReport:
+    """Run a shard's videos through a pool of ``ingest.worker_count`` threads (decoding
+    runs in ffmpeg processes and inference releases the GIL; no more threads than
+    videos, the cores split among them: ``IngestOptions.pool_for``), then mark the shard done."""
+    started = time.perf_counter()
+    workers, threads = options.ingest.pool_for(len(inputs))
+    job = video_pass(options, threads=threads)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(job.run_one, inputs))
+    mark_shard_done(options.extract.out_dir, shard)
+    counts = {stage.name: stage.counts.to_json() for stage in job.stages}
+    return ShardReport(shard.shard_id, len(inputs), time.perf_counter() - started, counts)
+
+
+def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: float) -> IngestReport:
+    """Merge every finished video into the manifests and report on the run."""
+    job = video_pass(options)
+    pairs = [(i, job.stored(i)) for i in plan_.inputs]
+    done: list[tuple[VideoInput, VideoOutcome]] = [(i, o) for i, o in pairs if o is not None]
+    missing = [f"{i.entry.uri}: not processed (its shard did not finish)" for i, o in pairs if o is None]
+    write_manifests(options.extract.out_dir, [i for i, _ in done], [o for _, o in done])
+    failed = [o.detect for _, o in done if o.detect.status is Status.FAILED]
+    return IngestReport(
+        snapshot_id=plan_.snapshot_id,
+        videos=len(plan_.inputs),
+        todo=plan_.todo,
+        shards=len(reports),
+        ok=len(done) - len(failed),
+        failed=len(failed) + len(missing),
+        faces=sum(o.detections.num_rows for _, o in done if o.crops is not None),
+        wall_s=time.perf_counter() - started,
+        max_failure_ratio=options.validate.max_failure_ratio,
+        counts=sum_counts(r.stage_counts() for r in reports),
+        failures=tuple([f"{d.error} [{d.error_kind}]" for d in failed] + missing),
+    )
+
+
+def forget_retryable_failures(options: Options) -> list[str]:
+    """Drop the recorded results of videos that failed transiently (or timed out), so the
+    next run redoes them; returns their video ids."""
+    job = video_pass(options)
+    forgotten = []
+    for item in snapshot(load_corpus(options.extract.corpus_path)):
+        det = job.detect.load(item.video_id)
+        if det is not None and not det.ok and det.outcome.error_kind is not None and det.outcome.error_kind.retryable:
+            shutil.rmtree(job.detect.folder(item.video_id))
+            forgotten.append(item.video_id)
+    return forgotten

@@ -1,0 +1,90 @@
+"""The run's GX file context and its Data Docs site.
+
+The repository keeps the context's configuration in ``gx/great_expectations.yml``.
+Each validation copies it into ``<reports_dir>/gx-context/`` and opens the copy,
+so suites, results and the Data Docs site (``<reports_dir>/datadocs/``, as the
+config's ``data_docs_sites`` says) belong to the dataset version they describe,
+and nothing is written into the repository. Both folders are replaced on each
+run; a marker file guards against replacing a folder this code did not make.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import great_expectations as gx
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import FileDataContext
+from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier, ValidationResultIdentifier
+
+from pipeline.validate.gx import SuiteRun
+
+CONFIG_NAME = "great_expectations.yml"
+CONTEXT_DIR = "gx-context"
+DOCS_DIR = "datadocs"
+SITE_NAME = "local_site"
+_MARKER = ".facecorpus-generated"
+
+
+def open_run_context(gx_dir: Path, reports_dir: Path) -> FileDataContext:
+    """A fresh file context in ``reports_dir`` made from ``gx_dir``'s configuration."""
+    config = Path(gx_dir) / CONFIG_NAME
+    if not config.is_file():
+        raise ValueError(f"{gx_dir}: no {CONFIG_NAME} (the Great Expectations config folder, gx/ in the repository)")
+    reports_dir = Path(reports_dir)
+    for name in (CONTEXT_DIR, DOCS_DIR):
+        _remove_generated(reports_dir / name)
+        (reports_dir / name).mkdir(parents=True)
+        (reports_dir / name / _MARKER).touch()
+    root = reports_dir / CONTEXT_DIR
+    shutil.copyfile(config, root / CONFIG_NAME)
+    return gx.get_context(mode="file", context_root_dir=str(root))
+
+
+def remove_data_docs(reports_dir: Path) -> None:
+    """Remove a previous run's context and site, so no stale site sits beside a new report."""
+    for name in (CONTEXT_DIR, DOCS_DIR):
+        _remove_generated(Path(reports_dir) / name)
+
+
+def _remove_generated(folder: Path) -> None:
+    if not folder.exists():
+        return
+    if not (folder / _MARKER).is_file():
+        raise ValueError(f"{folder} exists and was not made by facecorpus validate; refusing to replace it")
+    shutil.rmtree(folder)
+
+
+def build_data_docs(gx_dir: Path, reports_dir: Path, runs: Sequence[SuiteRun], suites: Sequence[gx.ExpectationSuite]) -> Path:
+    """Store each suite and its merged result in a fresh run context, build the site, return index.html."""
+    context = open_run_context(gx_dir, reports_dir)
+    for suite, run in zip(suites, runs, strict=True):
+        context.suites.add(suite)
+        suite_id = ExpectationSuiteIdentifier(name=suite.name)
+        result_id = ValidationResultIdentifier(
+            expectation_suite_identifier=suite_id, run_id=_run_identifier(run), batch_identifier=f"{suite.name}-all-partitions"
+        )
+        context.validation_results_store.store_validation_results(
+            suite_validation_result=run.result, suite_validation_result_identifier=result_id, expectation_suite_identifier=suite_id
+        )
+    urls = context.build_data_docs(site_names=[SITE_NAME])
+    return Path(url2pathname(urlparse(urls[SITE_NAME]).path)).resolve()
+
+
+def validation_pages(index_html: Path) -> dict[str, Path]:
+    """Each suite's validation result page in a built site."""
+    pages = {}
+    for page in sorted((index_html.parent / "validations").rglob("*.html")):
+        pages[page.relative_to(index_html.parent / "validations").parts[0]] = page
+    return pages
+
+
+def _run_identifier(run: SuiteRun) -> RunIdentifier:
+    run_id = run.result.meta.get("run_id") or {}
+    run_time = datetime.datetime.fromisoformat(run_id["run_time"]) if run_id.get("run_time") else None
+    return RunIdentifier(run_name=run_id.get("run_name"), run_time=run_time)

@@ -1,0 +1,94 @@
+"""The facecorpus command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from tests.conftest import fixture
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def facecorpus(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("facecorpus")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_help_shows_every_default():
+    result = facecorpus("extract", "--help")
+    assert result.returncode == 0
+    options = re.findall(r"^\s+(--[a-z-]+)", result.stdout, flags=re.M)
+    text = " ".join(result.stdout.split())
+    assert {"--sample", "--detector", "--preset", "--det-max-side", "--score-threshold"} <= set(options)
+    for option in options:
+        if option in ("--help", "--no-progress", "--out"):
+            continue
+        section = text.split(option, 2)[-1].split(" --", 1)[0]
+        assert "(default:" in section, f"{option} shows no default"
+    assert "(default: fps:1)" in text and "(default: centerface)" in text and "(default: arcface)" in text
+
+
+def test_extract_prints_a_summary_and_records_failures(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(fixture("two_people.jpg"), corpus / "two.jpg")
+    (corpus / "broken.mp4").write_bytes(b"\x00" * 1000)
+    result = facecorpus(
+        "extract", str(corpus), "--out", str(tmp_path / "out"), "--no-progress", "--preset", "ffhq", "--size", "256", "--crop-format", "jpg"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "videos: 1 ok, 1 failed" in result.stdout
+    assert "faces: 2" in result.stdout and "frames/s:" in result.stdout and "wall time:" in result.stdout
+    assert f"manifests: {tmp_path / 'out' / 'videos.parquet'}" in result.stdout
+    assert "failed: broken.mp4: " in result.stdout
+    faces = pl.read_parquet(tmp_path / "out" / "faces.parquet")
+    assert faces["crop_path"].str.ends_with(".jpg").all() and faces["preset"].unique().to_list() == ["ffhq:256:margin=0"]
+
+
+def test_bad_arguments_give_a_clear_error(tmp_path):
+    result = facecorpus("extract", str(tmp_path), "--out", str(tmp_path / "o"), "--sample", "fps:zero")
+    assert result.returncode == 2 and "bad sampling spec 'fps:zero'" in result.stderr
+    result = facecorpus("extract", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_params_file_sets_defaults_and_flags_win(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(fixture("two_people.jpg"), corpus / "two.jpg")
+    params = tmp_path / "params.yaml"
+    params.write_text(f"extract:\n  corpus: {corpus}\n  out: {tmp_path / 'out'}\n  preset: ffhq\n  size: 256\n")
+    result = facecorpus("extract", "--params", str(params), "--no-progress", "--size", "512")
+    assert result.returncode == 0, result.stderr
+    assert pl.read_parquet(tmp_path / "out" / "faces.parquet")["preset"].unique().to_list() == ["ffhq:512:margin=0"]
+    params.write_text("extract:\n  colour: red\n")
+    result = facecorpus("extract", "--params", str(params))
+    assert result.returncode == 2 and "extract: unknown key 'colour'" in result.stderr
+
+
+def test_help_marks_required_arguments_and_stage_commands_list_only_their_options():
+    text = " ".join(facecorpus("extract", "--help").stdout.split())
+    assert "CORPUS corpus folder" in text and "(required: give it here or in the params file) [params: extract.corpus]" in text
+    assert "--out OUT dataset folder (manifests, crops, work) (required: give it here or in the params file) [params: extract.out]" in text
+    detect = facecorpus("detect", "--help").stdout
+    assert "--det-max-side" in detect and "--preset" not in detect and "--crop-format" not in detect
+    align = facecorpus("align", "--help").stdout
+    assert "--preset" in align and "--plots-dir" in align
+    pack = facecorpus("pack", "--help").stdout
+    assert "--shard-mb" in pack and "--sample" not in pack
+    assert all(facecorpus(command, "--help").returncode == 0 for command in ("snapshot", "validate", "release", "export-loose", "ingest"))
+
+
+def test_a_missing_required_key_names_the_flag_and_the_params_key(tmp_path):
+    result = facecorpus("extract", str(tmp_path))
+    assert result.returncode == 2 and "extract needs --out (or extract.out in the --params file)" in result.stderr
+    params = tmp_path / "params.yaml"
+    params.write_text("extract:\n  sample: fps:2\n")
+    result = facecorpus("extract", "--params", str(params), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "extract needs CORPUS (or extract.corpus in the --params file)" in result.stderr

@@ -1,0 +1,45 @@
+"""dvc.yaml runs the same CLI on params.yaml: a real git repo, a real DVC project, real runs."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from tests.dvcproject import make_project, sh, update_params
+
+STAGES = ("sample_corpus", "snapshot", "detect", "align", "validate", "pack")
+
+
+def ran(output: str) -> set[str]:
+    return {s for s in STAGES if f"Running stage '{s}'" in output}
+
+
+def test_dvc_repro_runs_the_stages_and_reruns_only_what_a_parameter_touches(tmp_path):
+    project = make_project(tmp_path / "project", tmp_path / "remote")
+
+    first = sh(project, "dvc", "repro").stdout
+    assert ran(first) == set(STAGES)
+    faces = pl.read_parquet(project / "data" / "dataset" / "faces.parquet")
+    assert faces.height > 20 and faces["preset"].unique().to_list() == ["arcface:112:margin=0"]
+    metrics = json.loads((project / "data" / "metrics" / "detect.json").read_text())
+    assert metrics["videos"] == 5 and metrics["failed"] == 0 and metrics["frames"] == 10
+    assert {p.name for p in (project / "data" / "plots").iterdir()} == {
+        "face_size_px.csv",
+        "det_score.csv",
+        "yaw_proxy.csv",
+        "sharpness.csv",
+    }
+    assert "up to date" in sh(project, "dvc", "repro").stdout
+    assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
+
+    update_params(project, {"extract": {"preset": "ffhq", "size": 256}})
+    second = sh(project, "dvc", "repro").stdout
+    assert ran(second) == {"align", "validate", "pack"}, second
+    assert "Stage 'detect' didn't change" in second
+    detect_metrics = json.loads((project / "data" / "metrics" / "detect.json").read_text())
+    assert detect_metrics == metrics  # the detect stage did not run again
+    align_metrics = json.loads((project / "data" / "metrics" / "align.json").read_text())
+    assert align_metrics["detector_ran_on"] == 0 and align_metrics["videos_aligned"] == 5
+    faces = pl.read_parquet(project / "data" / "release" / "faces.parquet")
+    assert faces["preset"].unique().to_list() == ["ffhq:256:margin=0"]

