@@ -107,18 +107,22 @@ def test_a_hung_or_slow_input_is_killed_at_the_timeout_and_the_flow_completes(pr
     corpus.mkdir()
     shutil.copy(fixture("two_people.jpg"), corpus / "good.jpg")
     os.mkfifo(corpus / "stream.mp4")  # a FIFO named like a video: opening it would block forever
-    # 300 frames of 1080p: decoding them takes far longer than 0.2 s, every:100 keeps detection cheap
+    # 1,800 frames of 1080p in one GOP (no keyframe to seek to): reaching the samples means
+    # decoding them all, about 8 s here, far past the 1.5 s timeout (which a still decodes
+    # well within, even on a busy machine); every:100 keeps detection cheap
     run_ffmpeg(
         "-f",
         "lavfi",
         "-i",
         "testsrc2=size=1920x1080:rate=30",
         "-t",
-        "10",
+        "60",
         "-c:v",
         "libx264",
         "-preset",
         "ultrafast",
+        "-g",
+        "1000",
         str(corpus / "long.mp4"),
     )
     started = time.monotonic()
@@ -126,14 +130,14 @@ def test_a_hung_or_slow_input_is_killed_at_the_timeout_and_the_flow_completes(pr
         options(
             corpus,
             tmp_path / "out",
-            {"extract": {"sample": "every:100"}, "ingest": {"timeout_s": 0.2}, "validate": {"max_failure_ratio": 1.0}},
+            {"extract": {"sample": "every:100"}, "ingest": {"timeout_s": 1.5}, "validate": {"max_failure_ratio": 1.0}},
         )
     )
     assert time.monotonic() - started < 60
     videos = {r["uri"]: r for r in pl.read_parquet(tmp_path / "out" / "videos.parquet").iter_rows(named=True)}
     assert videos["good.jpg"]["status"] == "ok"
     assert (videos["stream.mp4"]["status"], videos["stream.mp4"]["error"]) == ("failed", "stream.mp4: not a regular file")
-    assert videos["long.mp4"]["error"] == "long.mp4: still decoding after the 0.2 s timeout; ffmpeg was killed"
+    assert videos["long.mp4"]["error"] == "long.mp4: still decoding after the 1.5 s timeout; ffmpeg was killed"
     assert videos["long.mp4"]["error_kind"] == "timeout"
     assert report.failed == 2 and report.gate_passed
 
@@ -145,7 +149,7 @@ def test_a_hung_or_slow_input_is_killed_at_the_timeout_and_the_flow_completes(pr
     assert result.returncode == 0, result.stderr
     assert "retrying 1 videos" in result.stdout and "| videos processed | 1 " in result.stdout
     videos = {r["uri"]: r for r in pl.read_parquet(tmp_path / "out" / "videos.parquet").iter_rows(named=True)}
-    assert videos["long.mp4"]["status"] == "ok" and videos["long.mp4"]["frames_sampled"] == 3
+    assert videos["long.mp4"]["status"] == "ok" and videos["long.mp4"]["frames_sampled"] == 18
     assert videos["stream.mp4"]["status"] == "failed"
 
 
