@@ -24,6 +24,11 @@ SELECTION_MANIFEST = "selection.parquet"
 # Bins of the frame signature's colour histogram: hue, saturation, value.
 HSV_HIST_BINS = (8, 4, 4)
 
+# The values faces.parquet's status and filter_reason(s) hold (pipeline/records.py:Status,
+# pipeline/curate/filters.py:RULES, in rule order).
+FACE_STATUSES = ("ok", "filtered", "duplicate")
+FILTER_REASONS = ("too_small", "low_score", "blurry", "too_dark", "too_bright", "low_contrast", "profile", "pitched", "at_border")
+
 CORPUS_FIELDS = ("label", "original", "subject", "split", "license", "consent", "source")
 
 _corpus_columns = [pa.field(name, pa.string()) for name in CORPUS_FIELDS]

@@ -87,7 +87,7 @@ class VideoOutcome:
 
 class VideoPass(Stage[VideoInput, VideoOutcome]):
     name = "video"
-    version = 1
+    version = 2
     inputs = ("detect", "align", "frames")
     columns = VIDEOS_SCHEMA
 
