@@ -61,11 +61,11 @@ def tracks_table(tracks_: pa.Table, faces: pa.Table, videos: pa.Table) -> pa.Tab
     f = _frame(faces, ("face_id", "track_id", "status"))
     per_track = f.group_by("track_id").agg(pl.len().alias("rows"), (pl.col("status") == "ok").sum().alias("kept"))
     ok_videos = _frame(videos, ("video_id", "status")).filter(pl.col("status") == "ok").select("video_id").unique()
-    best = f.select(pl.col("face_id").alias("best_face_id"), pl.col("track_id").alias("best_track")).unique("best_face_id", keep="first")
+    members = f.select(pl.col("face_id").alias("best_face_id"), "track_id").unique().with_columns(best_in_track=pl.lit(True))
     joined = (
         t.join(per_track, on="track_id", how="left")
         .join(ok_videos.with_columns(video_ok=pl.lit(True)), on="video_id", how="left")
-        .join(best, on="best_face_id", how="left")
+        .join(members, on=["best_face_id", "track_id"], how="left")
         .sort("row")
     )
     computed = {
@@ -76,7 +76,7 @@ def tracks_table(tracks_: pa.Table, faces: pa.Table, videos: pa.Table) -> pa.Tab
         "chk_faces_rows": joined["rows"].fill_null(0).cast(pl.Float64).to_numpy(),
         "chk_faces_kept": float_vector(tracks_, "faces_kept"),
         "chk_kept_rows": joined["kept"].fill_null(0).cast(pl.Float64).to_numpy(),
-        "chk_best_face_in_track": (joined["best_track"] == joined["track_id"]).fill_null(False).to_numpy(),
+        "chk_best_face_in_track": joined["best_in_track"].fill_null(False).to_numpy(),
         "chk_min_det_score": float_vector(tracks_, "min_det_score"),
         "chk_mean_det_score": float_vector(tracks_, "mean_det_score"),
     }
