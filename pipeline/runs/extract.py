@@ -107,7 +107,8 @@ def run_curate(extract: ExtractOptions, curate: CurateOptions) -> RunSummary:
     missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
     if missing:
         raise ValueError(f"no stored detections or crops for {len(missing)} videos ({', '.join(missing[:5])}): run detect and align first")
-    curation, counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate)
+    curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate)
+    counts = {stage.name: stage.counts for stage in job.stages} | curate_counts
     return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
 
 

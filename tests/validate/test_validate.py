@@ -264,7 +264,10 @@ CORRUPTIONS = {
     "yaw past 180": (_first_face(_set("yaw_deg", 400.0)), {"faces.yaw_deg_in_range"}),
     "quality above 1": (_first_face(_set("quality_score", 1.5)), {"faces.quality_score_in_range"}),
     "bad crop hash": (_first_face(_set("crop_phash", "xyz")), {"faces.crop_phash_format"}),
-    "video a near-duplicate of itself": (_first_video(lambda r: r.update(near_duplicate_of=r["video_id"])), {"videos.near_duplicate_of_known"}),
+    "video a near-duplicate of itself": (
+        _first_video(lambda r: r.update(near_duplicate_of=r["video_id"])),
+        {"videos.near_duplicate_of_known"},
+    ),
     "track span reversed": (_first_track(lambda r: r.update(first_pts_s=r["last_pts_s"] + 1.0)), {"tracks.span_ordered"}),
     "track face count wrong": (_first_track(lambda r: r.update(faces=r["faces"] + 1)), {"tracks.faces_match"}),
     "best face of another track": (_first_track(_set("best_face_id", "0" * 32)), {"tracks.best_face_in_track"}),
