@@ -24,6 +24,7 @@ scores and never decodes, detects or aligns again.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ REFERENCE_SIDE_PX = 112
 SHARPNESS_FULL = 200.0
 FACE_SIZE_FULL_PX = 112.0
 BORDER_PX = 1.0
+READ_THREADS = 4
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
@@ -86,7 +88,7 @@ class CropScores:
 
 def inside_frame_mask(affine_2x3: np.ndarray, side_px: int, frame_w: int, frame_h: int) -> np.ndarray:
     """True where a crop pixel's source lies inside the frame (the rest is the warp's black)."""
-    inverse = np.linalg.inv(np.vstack([np.asarray(affine_2x3, np.float64).reshape(2, 3), [0.0, 0.0, 1.0]]))
+    inverse = cv2.invertAffineTransform(np.asarray(affine_2x3, np.float64).reshape(2, 3))
     edge = side_px - 1.0
     corners = inverse @ np.array([[0.0, edge, 0.0, edge], [0.0, 0.0, edge, edge], [1.0, 1.0, 1.0, 1.0]])
     if _inside(corners[0], corners[1], frame_w, frame_h).all():  # the crop is convex: all of it is inside
@@ -155,10 +157,10 @@ class QualityStage(workdir.PerVideoTable, Stage[VideoFaces, list[QualityRecord]]
         width, height = faces["frame_width_px"].to_numpy(), faces["frame_height_px"].to_numpy()
         border = (boxes[:, 0] <= BORDER_PX) | (boxes[:, 1] <= BORDER_PX) | (boxes[:, 2] >= width - BORDER_PX)
         border |= boxes[:, 3] >= height - BORDER_PX
-        crops = [
-            self._crop(item.video_id, row)
-            for row in faces.select("crop_path", "affine_2x3", "frame_width_px", "frame_height_px").iter_rows()
-        ]
+        rows = faces.select("crop_path", "affine_2x3", "frame_width_px", "frame_height_px").iter_rows()
+        # Reading and decoding a crop file waits on the disk and releases the GIL: a few threads overlap it.
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            crops = list(pool.map(lambda row: self._crop(item.video_id, row), rows))
         sharp = np.array([c.sharpness for c in crops])
         score = quality_score(faces["det_score"].to_numpy(), sharp, size, pose.yaw_deg, pose.pitch_deg)
         return [
