@@ -84,6 +84,11 @@ class FrameSignatureStage(workdir.PerVideoTable, Stage[VideoFrame, FrameSignatur
         super().__init__(params, **kwargs)
         self.work_root = Path(work_root)
 
+    def setup(self) -> None:
+        """imagehash imports scipy's DCT on its first hash (about 0.2 s): done here, before any
+        video's timeout starts, not inside the first video's decode."""
+        phash_hex(np.zeros((PHASH_INPUT_PX, PHASH_INPUT_PX), np.uint8))
+
     def process(self, item: VideoFrame) -> FrameSignature:
         small = thumbnail(item.frame.image_rgb)
         hist = tuple(float(v) for v in hsv_histogram(small))

@@ -175,6 +175,8 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         info = probe(item.entry.path)
         # The model loads (once per process) before the clock starts: the timeout is the decoder's.
         self.detect.ready()
+        if self.frames is not None:
+            self.frames.ready()
         deadline = Deadline.after(self.timeout_s) if self.timeout_s else None
         stored = group_by(det.records(), "frame_index") if det is not None else None
         aligner = self.align if crops is None else None
