@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.validate.suites import validate_dataset
-from schemas.manifests import FACES_MANIFEST, FACES_SCHEMA, VIDEOS_MANIFEST, VIDEOS_SCHEMA
+from schemas.manifests import FACES_MANIFEST, FACES_SCHEMA, TRACKS_MANIFEST, TRACKS_SCHEMA, VIDEOS_MANIFEST, VIDEOS_SCHEMA
 
 FRAME_W_PX, FRAME_H_PX = 1920, 1080
 CROP_PX = 112
@@ -55,7 +55,8 @@ def filled(schema: pa.Schema, columns: dict[str, pa.Array], rows: int) -> pa.Tab
         elif pa.types.is_list(field.type):
             arrays.append(pa.array([[]] * rows, field.type))
         else:
-            arrays.append(pa.array(["bench"] * rows if pa.types.is_string(field.type) else [0] * rows, field.type))
+            constant = "bench" if pa.types.is_string(field.type) else False if pa.types.is_boolean(field.type) else 0
+            arrays.append(pa.array([constant] * rows, field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -93,8 +94,32 @@ def synthetic_faces(
         "affine_2x3": pa.FixedSizeListArray.from_arrays(pa.array(affine.ravel()), 6),
         "crop_path": crop_paths,
         "crop_sha256": crop_shas,
+        # Curation: every face kept, each its own track (tracks.parquet follows).
+        "status": pa.array(["ok"] * faces),
+        "crop_phash": pa.array(["0" * 16] * faces),
+        "face_size_px": pa.array(side.astype(np.float32)),
     }
+    columns["track_id"] = columns["face_id"]
     return filled(FACES_SCHEMA, columns, faces), np.bincount(video_of, minlength=videos)
+
+
+def synthetic_tracks(faces: pa.Table) -> pa.Table:
+    """One track per face, as the tracks table of those faces would read."""
+    count = faces.num_rows
+    columns = {
+        "track_id": faces["track_id"],
+        "video_id": faces["video_id"],
+        "uri": faces["uri"],
+        "first_pts_s": faces["pts_s"],
+        "last_pts_s": faces["pts_s"],
+        "faces": pa.array(np.ones(count, np.int32)),
+        "faces_kept": pa.array(np.ones(count, np.int32)),
+        "mean_det_score": faces["det_score"],
+        "min_det_score": faces["det_score"],
+        "median_face_size_px": faces["face_size_px"],
+        "best_face_id": faces["face_id"],
+    }
+    return filled(TRACKS_SCHEMA, {k: v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v for k, v in columns.items()}, count)
 
 
 def synthetic_videos(video_ids: pa.Array, video_uris: pa.Array, faces_per_video: np.ndarray) -> pa.Table:
@@ -122,6 +147,7 @@ def write_dataset(folder: Path, faces: int, videos: int, crop_paths: pa.Array, c
     faces_table, per_video = synthetic_faces(rng, faces, video_ids, video_uris, crop_paths, crop_shas)
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(faces_table, folder / FACES_MANIFEST, compression="zstd")
+    pq.write_table(synthetic_tracks(faces_table), folder / TRACKS_MANIFEST, compression="zstd")
     pq.write_table(synthetic_videos(video_ids, video_uris, per_video), folder / VIDEOS_MANIFEST, compression="zstd")
     return folder
 

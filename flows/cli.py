@@ -21,7 +21,13 @@ from pipeline.config import Options
 from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
 
 DEPLOYMENT_NAME = "facecorpus-ingest"
-INGEST_FLAGS = [*EXTRACT_FLAGS, *section_flags("ingest"), Flag("validate", "max_failure_ratio"), Flag("validate", "reports_dir")]
+INGEST_FLAGS = [
+    *EXTRACT_FLAGS,
+    *section_flags("curate"),
+    *section_flags("ingest"),
+    Flag("validate", "max_failure_ratio"),
+    Flag("validate", "reports_dir"),
+]
 
 
 def _register(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,8 @@
 """The ``ingest`` Prefect flow: thin orchestration over ``pipeline.runs.ingest``.
 
 snapshot + plan -> one task per shard (never per video or frame: thousands of
-task runs make a Prefect server unstable) -> merge -> validate (the Great
+task runs make a Prefect server unstable; each video goes through the video
+pass and the per-video curation stages) -> curate and merge -> validate (the Great
 Expectations contracts) -> a markdown artifact with counts, failures,
 throughput and the validation summary -> the failure-ratio gate, then the
 contracts' gate (an error-level failure ends the run Failed).
@@ -96,6 +97,7 @@ def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
     started = time.perf_counter()
     parsed = Options.from_json(options)
     parsed.extract.check()
+    parsed.curate.check()
     parsed.ingest.check()
     plan = lib.prepare(parsed, only)
     logger = get_run_logger()

@@ -1,7 +1,7 @@
 """Every option of the pipeline, defined once: its params.yaml key, its default and its help.
 
-A params.yaml section is one frozen dataclass here (``extract``, ``ingest``,
-``validate``, ``pack``, ``sample_corpus``, ``corpus``); a field is one key of it.
+A params.yaml section is one frozen dataclass here (``extract``, ``curate``, ``select``,
+``ingest``, ``validate``, ``pack``, ``sample_corpus``, ``corpus``, ``dvc``); a field is one key of it.
 The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a
 default shown by ``--help`` is the default used. :class:`Options` holds every
 section: it is parsed once at the edge (defaults <- params.yaml <- flags, unknown
@@ -166,6 +166,55 @@ class PackOptions:
 
 
 @dataclass(frozen=True)
+class CurateOptions:
+    """params.yaml ``curate``: face tracks, the filters' thresholds (a threshold of 0 turns its
+    rule off), near-duplicate faces and videos. Scores are stored once per face; changing any
+    of these reruns curation from them, never decoding, detection or alignment."""
+
+    cut_threshold: float = option(0.3, "a scene cut between two sampled frames whose colour histograms differ by more than this (0..1)")
+    track_max_gap_frames: int = option(1, "a track goes on across this many sampled frames in a row where its face was not found")
+    track_min_iou: float = option(0.3, "a face continues a track when its box overlaps the track's last box by this IoU, or ...")
+    track_max_shift: float = option(1.0, "... when its centre moved at most this many face sizes (and its size changed at most as below)")
+    track_max_scale_ratio: float = option(1.5, "largest change of face size between two faces of a track (larger / smaller)")
+    min_face_px: float = option(24.0, "filter too_small: the box's shorter side is below this, px")
+    min_det_score: float = option(0.0, "filter low_score: det_score below this")
+    min_sharpness: float = option(80.0, "filter blurry: sharpness (variance of the Laplacian at 112 px) below this")
+    min_brightness: float = option(0.03, "filter too_dark: mean luma of the crop below this (0..1)")
+    max_brightness: float = option(0.95, "filter too_bright: mean luma of the crop above this (0..1); 0: off")
+    min_contrast: float = option(0.02, "filter low_contrast: luma standard deviation below this (0..1)")
+    max_abs_yaw_deg: float = option(60.0, "filter profile: |yaw| above this, degrees; 0: off")
+    max_abs_pitch_deg: float = option(45.0, "filter pitched: |pitch| above this, degrees; 0: off")
+    drop_border: bool = option(False, "filter at_border: the box touches the frame's edge")
+    dup_max_distance: int = option(6, "faces of a track whose crops' 64-bit perceptual hashes differ in at most this many bits: duplicates")
+    video_dup_max_distance: int = option(10, "two sampled frames whose 64-bit perceptual hashes differ in at most this many bits match")
+    video_dup_min_share: float = option(0.8, "videos are near-duplicates when this share of each one's frames matches the other's")
+
+    def check(self) -> None:
+        if self.track_max_gap_frames < 0 or self.track_max_shift < 0 or self.track_max_scale_ratio < 1:
+            raise ValueError(f"bad curate track options: {self}")
+        if not 0 <= self.cut_threshold <= 1 or not 0 <= self.video_dup_min_share <= 1:
+            raise ValueError("curate.cut_threshold and curate.video_dup_min_share must be in [0, 1]")
+        if not 0 <= self.dup_max_distance <= 64 or not 0 <= self.video_dup_max_distance <= 64:
+            raise ValueError("curate.dup_max_distance and curate.video_dup_max_distance are bit counts in [0, 64]")
+
+
+@dataclass(frozen=True)
+class SelectOptions:
+    """params.yaml ``select``: the training view (``facecorpus select``): at most ``per_track``
+    kept faces per track, best first, spread over the track's time."""
+
+    dataset: str | None = option(None, "dataset folder (faces.parquet, tracks.parquet)", required=True)
+    out: str | None = option(None, "folder to write selection.parquet to", required=True)
+    per_track: int = option(8, "at most this many faces per track")
+    min_quality: float = option(0.0, "only faces whose quality_score is at least this (0..1)")
+    near_duplicate_videos: bool = option(False, "also select from videos flagged near_duplicate_of another")
+
+    def check(self) -> None:
+        if self.per_track < 1 or not 0 <= self.min_quality <= 1:
+            raise ValueError(f"select.per_track must be >= 1 and select.min_quality in [0, 1], got {self.per_track}, {self.min_quality}")
+
+
+@dataclass(frozen=True)
 class SampleCorpusOptions:
     """params.yaml ``sample_corpus``: where ``facecorpus sample-corpus`` renders the bundled corpus."""
 
@@ -186,7 +235,7 @@ class DvcOptions:
     """params.yaml ``dvc``: where the DVC stages write their metrics and plots."""
 
     metrics_dir: str | None = option(None, "folder of the stages' metrics JSON (dvc metrics)", required=True)
-    plots_dir: str | None = option(None, "folder of the align stage's distribution CSVs (dvc plots)", required=True)
+    plots_dir: str | None = option(None, "folder of the curate stage's distribution CSVs of the face scores (dvc plots)", required=True)
 
 
 @dataclass(frozen=True)
@@ -194,6 +243,8 @@ class Options:
     """Every section of params.yaml, typed; parsed once, then passed around whole."""
 
     extract: ExtractOptions = ExtractOptions()
+    curate: CurateOptions = CurateOptions()
+    select: SelectOptions = SelectOptions()
     ingest: IngestOptions = IngestOptions()
     validate: ValidateOptions = ValidateOptions()
     pack: PackOptions = PackOptions()

@@ -3,7 +3,7 @@
     from pipeline.dataset import load
     ds = load("https://github.com/org/facecorpus-data", rev="v1.0")   # any git repo DVC can read
     ds = load("data/release")                                           # a local copy (dvc get / import / pull)
-    faces = ds.faces.filter(pl.col("split") == "train").collect()
+    faces = ds.faces.filter((pl.col("split") == "train") & (pl.col("status") == "ok")).collect()  # kept faces
     image = ds.read_crop(faces["face_id"][0])                           # RGB uint8 HxWx3
     for sample in ds.iter_samples():                                    # shard by shard, no torch needed
         ...
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import polars as pl
 
-from schemas.manifests import CROP_LOCATIONS, FACES_MANIFEST, SHARD_INDEX, VIDEOS_MANIFEST
+from schemas.manifests import CROP_LOCATIONS, FACES_MANIFEST, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 # A repository names its release folder in its params.yaml (pack.out), read at the revision asked for.
 PARAMS_FILE = "params.yaml"
@@ -58,6 +58,11 @@ class Dataset:
     @property
     def videos(self) -> pl.LazyFrame:
         return pl.scan_parquet(self.root / VIDEOS_MANIFEST)
+
+    @property
+    def tracks(self) -> pl.LazyFrame:
+        """One row per face track (``tracks.parquet``); faces carry their ``track_id``."""
+        return pl.scan_parquet(self.root / TRACKS_MANIFEST)
 
     @property
     def shards(self) -> pl.DataFrame:

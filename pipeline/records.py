@@ -35,10 +35,14 @@ def output_params(params: Any) -> Any:
 
 
 class Status(enum.StrEnum):
-    """A video's (later: a face's) status in the manifests."""
+    """A video's status (``ok``, ``failed``) or a face's (``ok``: kept; ``filtered``: it
+    failed a curation filter, named in ``filter_reason``; ``duplicate``: a near-copy of
+    the kept face ``duplicate_of`` in its track) in the manifests."""
 
     OK = "ok"
     FAILED = "failed"
+    FILTERED = "filtered"
+    DUPLICATE = "duplicate"
 
 
 class ErrorKind(enum.StrEnum):
@@ -132,6 +136,7 @@ class VideoRecord:
     preset: str
     detect_fingerprint: str
     align_fingerprint: str
+    near_duplicate_of: str | None = None
     label: str | None = None
     original: str | None = None
     subject: str | None = None
@@ -195,6 +200,23 @@ class FaceRecord:
     affine_2x3: tuple[float, ...]
     crop_path: str
     crop_sha256: str
+    track_id: str
+    shot_index: int
+    face_size_px: float
+    interocular_px: float
+    sharpness: float
+    brightness: float
+    contrast: float
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    touches_border: bool
+    quality_score: float
+    crop_phash: str
+    status: Status
+    filter_reason: str | None
+    filter_reasons: tuple[str, ...]
+    duplicate_of: str | None
     label: str | None = None
     original: str | None = None
     subject: str | None = None
@@ -202,6 +224,24 @@ class FaceRecord:
     license: str | None = None
     consent: str | None = None
     source: str | None = None
+
+
+@dataclass(frozen=True)
+class TrackRecord:
+    """One row of ``tracks.parquet`` (``TRACKS_SCHEMA``): a face track of one video, within one shot."""
+
+    track_id: str
+    video_id: str
+    uri: str
+    shot_index: int
+    first_pts_s: float
+    last_pts_s: float
+    faces: int
+    faces_kept: int
+    mean_det_score: float
+    min_det_score: float
+    median_face_size_px: float
+    best_face_id: str
 
 
 def field_names(record_type: type) -> list[str]:

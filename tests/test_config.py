@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import SECTIONS, ExtractOptions, IngestOptions, Options, ValidateOptions, field_types, load_params, optional_fields
@@ -107,6 +107,8 @@ def _section_strategy(kind: type):
 ANY_OPTIONS = st.fixed_dictionaries({}, optional={name: _section_strategy(kind) for name, kind in SECTIONS.items()})
 
 
+# Drawing every section's keys takes long on a loaded 2-core machine: not a property of the code.
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(ANY_OPTIONS)
 def test_options_round_trip_through_json(data):
     options = Options.from_json(data)

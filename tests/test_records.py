@@ -7,10 +7,34 @@ from dataclasses import MISSING, fields
 import pyarrow as pa
 import pytest
 
-from pipeline.records import CropRecord, DetectionRecord, ErrorKind, FaceRecord, Status, VideoRecord, field_names, from_table, to_table
-from pipeline.stages.measures import FaceMeasure
+from pipeline.curate.quality import QualityRecord
+from pipeline.curate.tracks import TrackAssignment
+from pipeline.records import (
+    CropRecord,
+    DetectionRecord,
+    ErrorKind,
+    FaceRecord,
+    Status,
+    TrackRecord,
+    VideoRecord,
+    field_names,
+    from_table,
+    to_table,
+)
+from pipeline.stages.frames import FrameSignature
 from pipeline.stages.probe import ProbeRecord
-from schemas.manifests import CROPS_SCHEMA, DETECTIONS_SCHEMA, FACES_SCHEMA, MEASURES_SCHEMA, PROBE_SCHEMA, VIDEOS_SCHEMA
+from schemas.manifests import (
+    CROPS_SCHEMA,
+    DETECTIONS_SCHEMA,
+    FACE_STATUSES,
+    FACES_SCHEMA,
+    FRAMES_SCHEMA,
+    PROBE_SCHEMA,
+    QUALITY_SCHEMA,
+    TRACK_ASSIGNMENTS_SCHEMA,
+    TRACKS_SCHEMA,
+    VIDEOS_SCHEMA,
+)
 
 PAIRS = [
     (VideoRecord, VIDEOS_SCHEMA),
@@ -18,7 +42,10 @@ PAIRS = [
     (CropRecord, CROPS_SCHEMA),
     (FaceRecord, FACES_SCHEMA),
     (ProbeRecord, PROBE_SCHEMA),
-    (FaceMeasure, MEASURES_SCHEMA),
+    (FrameSignature, FRAMES_SCHEMA),
+    (QualityRecord, QUALITY_SCHEMA),
+    (TrackAssignment, TRACK_ASSIGNMENTS_SCHEMA),
+    (TrackRecord, TRACKS_SCHEMA),
 ]
 
 
@@ -72,8 +99,13 @@ def test_enums_are_stored_as_their_text():
         "arcface:112:margin=0",
         "abc",
         "",
+        None,
     )
     table = to_table([video], VIDEOS_SCHEMA)
     assert table.column("status").to_pylist() == ["failed"] and table.column("error_kind").to_pylist() == ["timeout"]
     assert table.column("duplicate_uris").type == pa.list_(pa.string())
     assert ErrorKind.TIMEOUT.retryable and ErrorKind.TRANSIENT.retryable and not ErrorKind.PERMANENT.retryable
+
+
+def test_face_statuses_are_the_status_enum_values():
+    assert FACE_STATUSES == (Status.OK.value, Status.FILTERED.value, Status.DUPLICATE.value)

@@ -1,8 +1,9 @@
 """DVC-stage commands: ``snapshot``, ``detect``, ``align``, ``pack``, ``export-loose``, ``release``.
 
 Each is one stage of dvc.yaml and reads its keys of ``params.yaml``; each writes
-its metrics JSON (and ``align`` its plot CSVs) where ``dvc.metrics_dir`` and
-``dvc.plots_dir`` say. The metrics are the stages' own counts.
+its metrics JSON where ``dvc.metrics_dir`` says (the curate stage, in
+``pipeline/cli/curate.py``, also its plot CSVs in ``dvc.plots_dir``). The metrics
+are the stages' own counts.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def _register_stages(sub: argparse._SubParsersAction) -> None:
         ("detect", "sample frames and detect faces (the DVC detect stage)",
          "Sample and detect every input of CORPUS; the work goes to the detect folder (else the dataset folder).",
          [CORPUS, Flag("extract", "out"), *section_flags("extract", *DETECT_KEYS), METRICS], _cmd_detect),
-        ("align", "align and crop from stored detections, merge manifests (the DVC align stage)",
-         "Align every face the detect stage found; write the crops, the manifests and the distributions.",
-         [*EXTRACT_FLAGS, METRICS, Flag("dvc", "plots_dir")], _cmd_align),
+        ("align", "align and crop from stored detections (the DVC align stage)",
+         "Align every face the detect stage found and write the crops (facecorpus curate then writes the manifests).",
+         [*EXTRACT_FLAGS, METRICS], _cmd_align),
         ("pack", "pack crops into WebDataset tar shards with an index (the DVC pack stage)",
          "Pack the crops of DATASET into tar shards, with a shard index and crop locations.",
          [Flag("pack", "dataset", positional=True), Flag("pack", "out"), Flag("pack", "shard_mb"), METRICS], _cmd_pack),
@@ -127,25 +128,17 @@ def _cmd_detect(args: argparse.Namespace) -> int:
 
 
 def _cmd_align(args: argparse.Namespace) -> int:
-    import polars as pl
-
-    from pipeline.records import FaceRecord, from_table, to_table
     from pipeline.runs.extract import missing_detections, run_extract
-    from pipeline.runs.metrics import write_metrics, write_plots
-    from pipeline.stages.measures import FaceMeasures
-    from schemas.manifests import FACES_MANIFEST, MEASURES_SCHEMA
+    from pipeline.runs.metrics import write_metrics
 
     options = options_from(args)
     extract = options.extract
     missing = missing_detections(extract)
     if missing:
         raise ValueError(f"no detections for {len(missing)} videos ({', '.join(missing[:5])}...): run the detect stage first")
-    summary = run_extract(extract, timeout_s=args.timeout_s)
-    faces = from_table(pl.read_parquet(extract.out_dir / FACES_MANIFEST).to_arrow(), FaceRecord)
-    measures = list(FaceMeasures(extract.out_dir).run(faces))
-    write_plots(Path(options.dvc.plots_dir), pl.from_arrow(to_table(measures, MEASURES_SCHEMA)))
+    summary = run_extract(extract, timeout_s=args.timeout_s, merge=False)
     metrics = {
-        "faces": len(faces),
+        "faces": summary.faces,
         "videos_aligned": summary.videos_aligned,
         "detector_ran_on": summary.videos_detected,
         "wall_s": round(summary.wall_s, 3),

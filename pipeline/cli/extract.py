@@ -8,7 +8,7 @@ import sys
 from pipeline.alignment.crops import CROPS_DIR
 from pipeline.cli.options import FORMATTER, Flag, add_params_flags, options_from, section_flags
 from pipeline.runs.extract import RunSummary
-from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 CORPUS = Flag("extract", "corpus", positional=True)
 EXTRACT_FLAGS = [CORPUS, *section_flags("extract", exclude=("corpus",))]
@@ -17,11 +17,11 @@ EXTRACT_FLAGS = [CORPUS, *section_flags("extract", exclude=("corpus",))]
 def register(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser(
         "extract",
-        help="sample, detect and align in this process, write manifests",
-        description="Sample frames, detect and align faces of every input of CORPUS; write the manifests and crops.",
+        help="sample, detect, align and curate in this process, write manifests",
+        description="Sample frames, detect, align and curate faces of every input of CORPUS; write the manifests and crops.",
         formatter_class=FORMATTER,
     )
-    add_params_flags(ex, EXTRACT_FLAGS)
+    add_params_flags(ex, [*EXTRACT_FLAGS, *section_flags("curate")])
     ex.add_argument("--timeout-s", type=float, default=None, help="per-video timeout, s (default: none)")
     ex.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ex.set_defaults(func=_cmd_extract)
@@ -46,7 +46,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         def progress(items):
             return tqdm(items, desc="videos", unit="video", file=sys.stderr, disable=None)
 
-    summary = run_extract(options.extract, progress=progress, timeout_s=args.timeout_s)
+    summary = run_extract(options.extract, options.curate, progress=progress, timeout_s=args.timeout_s)
     print(summary_text(summary))
     return 0
 
@@ -58,10 +58,22 @@ def summary_text(summary: RunSummary) -> str:
         f"detector ran on {summary.videos_detected} videos, alignment on {summary.videos_aligned}",
         f"frames sampled: {summary.frames_sampled}   faces: {summary.faces}",
         f"wall time: {summary.wall_s:.2f} s   frames/s: {summary.frames_per_s:.1f}",
-        f"manifests: {out / VIDEOS_MANIFEST}, {out / FACES_MANIFEST}",
+        *curation_lines(summary),
+        f"manifests: {out / VIDEOS_MANIFEST}, {out / FACES_MANIFEST}, {out / TRACKS_MANIFEST}",
         f"crops: {out / CROPS_DIR}",
     ]
     return "\n".join(lines + [f"failed: {failure}" for failure in summary.failures])
+
+
+def curation_lines(summary: RunSummary) -> list[str]:
+    c = summary.curation
+    if c is None:
+        return []
+    reasons = ", ".join(f"{k} {v}" for k, v in c.filtered_by_reason.items()) or "none"
+    return [
+        f"faces kept: {c.kept}, filtered: {c.filtered} ({reasons}), duplicate: {c.duplicate}; tracks: {c.tracks}",
+        f"near-duplicate videos: {c.near_duplicate_videos}",
+    ]
 
 
 def _cmd_sample_corpus(args: argparse.Namespace) -> int:

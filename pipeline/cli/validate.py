@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     va.add_argument(
         "--suites",
         default=None,
-        help="comma-separated suites to run (e.g. shards, on a release folder) (default: videos, faces, crops, run)",
+        help="comma-separated suites to run (e.g. shards, on a release folder) (default: videos, faces, crops, tracks, run)",
     )
     va.add_argument(
         "--gx-dir", type=Path, default=None, help="folder holding great_expectations.yml (default: the one shipped with facecorpus)"

@@ -11,7 +11,7 @@ import polars as pl
 import yaml
 
 from pipeline.config import Options
-from schemas.manifests import FACES_MANIFEST, SHARD_INDEX, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, FILTER_REASONS, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 RELEASES_DIR = "releases"
 REPORT_NAME = "validation.json"
@@ -60,6 +60,7 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
         "licenses": _value_counts(videos, "license"),
         "consent": _value_counts(videos, "consent"),
         "labels": _value_counts(faces, "label"),
+        "curation": _curation(faces, videos, paths.release_dir / TRACKS_MANIFEST),
         "parameters": params,
         "detectors": sorted(faces["detector_version"].unique().to_list()) or sorted(ok["detector_version"].unique().to_list()),
         "presets": sorted(faces["preset"].unique().to_list()),
@@ -77,9 +78,34 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
     return card
 
 
+def _curation(faces: pl.DataFrame, videos: pl.DataFrame, tracks: Path) -> dict:
+    """Faces kept, filtered and duplicate; filtered faces by first reason and by every rule failed."""
+    status = dict(faces.group_by("status").len().iter_rows())
+    first = dict(faces.drop_nulls("filter_reason").group_by("filter_reason").len().iter_rows())
+    every = dict(faces.select(pl.col("filter_reasons").explode().drop_nulls()).group_by("filter_reasons").len().iter_rows())
+    return {
+        "kept": status.get("ok", 0),
+        "filtered": status.get("filtered", 0),
+        "duplicate": status.get("duplicate", 0),
+        "filtered_by_reason": {r: first[r] for r in FILTER_REASONS if r in first},
+        "failed_rules": {r: every[r] for r in FILTER_REASONS if r in every},
+        "tracks": pl.read_parquet(tracks).height if tracks.is_file() else None,
+        "near_duplicate_videos": int(videos["near_duplicate_of"].is_not_null().sum()),
+    }
+
+
 def _value_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
     counts = frame.group_by(column).len().sort(column, nulls_last=True).rows()
     return {("(none)" if value is None else str(value)): int(n) for value, n in counts}
+
+
+def _curation_lines(c: dict) -> list[str]:
+    return [
+        f"- faces kept: {c['kept']}, filtered: {c['filtered']}, duplicate (near-identical crop in its track): {c['duplicate']}",
+        *[f"- filtered `{k}` (first rule failed): {v}" for k, v in c["filtered_by_reason"].items()],
+        f"- rules failed, counting every rule a face failed: {', '.join(f'{k} {v}' for k, v in c['failed_rules'].items()) or 'none'}",
+        f"- tracks: {c['tracks']}; videos flagged near_duplicate_of another: {c['near_duplicate_videos']}",
+    ]
 
 
 def _changes(repo: Path, card: dict) -> dict:
@@ -109,6 +135,10 @@ def card_markdown(card: dict) -> str:
         "",
         f"{c['faces']} faces from {c['videos_ok']} videos ({c['videos_failed']} inputs failed), "
         f"in {c['shards']} shards ({c['shard_bytes']} bytes).",
+        "",
+        "## Curation",
+        "",
+        *_curation_lines(card["curation"]),
         "",
         "## Sources, licences, consent",
         "",

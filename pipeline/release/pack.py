@@ -5,7 +5,9 @@ large files: ``shards/faces-NNNNNN.tar`` (at most ``shard_mb`` MB each; per face
 ``<face_id>.<ext>`` and ``<face_id>.json``, consecutive, as WebDataset expects),
 ``shard_index.parquet`` (shard, count, size_bytes, sha256),
 ``crop_locations.parquet`` (face_id -> shard, member, byte offset and size, for
-random access) and copies of ``videos.parquet`` and ``faces.parquet``. Tar
+random access) and copies of ``videos.parquet``, ``faces.parquet`` and ``tracks.parquet``
+(every face, each with its curation status: filtered and duplicate faces are packed too,
+so a trainer can re-filter). Tar
 headers carry no time, owner or mode variation, and faces go in manifest order,
 so the same dataset packs to the same bytes.
 """
@@ -22,7 +24,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.fsutil import atomic_write_bytes, sha256_bytes, table_bytes
-from schemas.manifests import CROP_LOCATIONS, CROP_LOCATIONS_SCHEMA, FACES_MANIFEST, SHARD_INDEX, SHARD_INDEX_SCHEMA, VIDEOS_MANIFEST
+from schemas.manifests import (
+    CROP_LOCATIONS,
+    CROP_LOCATIONS_SCHEMA,
+    FACES_MANIFEST,
+    SHARD_INDEX,
+    SHARD_INDEX_SCHEMA,
+    TRACKS_MANIFEST,
+    VIDEOS_MANIFEST,
+)
 
 SHARDS_DIR = "shards"
 SAMPLE_FIELDS = (
@@ -33,6 +43,11 @@ SAMPLE_FIELDS = (
     "det_score",
     "preset",
     "crop_sha256",
+    "track_id",
+    "status",
+    "filter_reason",
+    "duplicate_of",
+    "quality_score",
     "label",
     "original",
     "subject",
@@ -69,7 +84,7 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
     atomic_write_bytes(
         out_dir / CROP_LOCATIONS, table_bytes(pa.Table.from_pylist(locations, schema=CROP_LOCATIONS_SCHEMA)), skip_if_same=True
     )
-    for name in (VIDEOS_MANIFEST, FACES_MANIFEST):
+    for name in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST):
         atomic_write_bytes(out_dir / name, (dataset_dir / name).read_bytes(), skip_if_same=True)
     return PackSummary(len(shards), faces.num_rows, sum(s["size_bytes"] for s in shards), rewritten)
 

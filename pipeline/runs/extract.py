@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import ExtractOptions
+from pipeline.config import CurateOptions, ExtractOptions
 from pipeline.corpus.load import load_corpus
 from pipeline.corpus.snapshot import snapshot
+from pipeline.curate.dataset import CurationCounts
 from pipeline.records import Status
-from pipeline.runs.manifests import write_manifests
+from pipeline.runs.manifests import curate_and_write
 from pipeline.stages.base import StageCounts
 from pipeline.stages.video import VideoOutcome, VideoPass
 
@@ -27,6 +28,7 @@ class RunSummary:
     wall_s: float
     failures: tuple[str, ...]
     counts: dict[str, StageCounts]
+    curation: CurationCounts | None = None
 
     @property
     def videos_reused(self) -> int:
@@ -54,7 +56,9 @@ class RunSummary:
         return self.videos_failed / total if total else 0.0
 
 
-def summarize(out_dir: Path, outcomes: list[VideoOutcome], counts: dict[str, StageCounts], wall_s: float) -> RunSummary:
+def summarize(
+    out_dir: Path, outcomes: list[VideoOutcome], counts: dict[str, StageCounts], wall_s: float, curation: CurationCounts | None = None
+) -> RunSummary:
     failed = [o.detect for o in outcomes if o.detect.status is Status.FAILED]
     return RunSummary(
         out_dir=Path(out_dir),
@@ -64,25 +68,48 @@ def summarize(out_dir: Path, outcomes: list[VideoOutcome], counts: dict[str, Sta
         wall_s=wall_s,
         failures=tuple(f"{d.error} [{d.error_kind}]" for d in failed),
         counts=counts,
+        curation=curation,
     )
 
 
 def run_extract(
     extract: ExtractOptions,
+    curate: CurateOptions | None = None,
+    *,
     progress: Callable[[Iterable], Iterable] | None = None,
     timeout_s: float | None = None,
     align: bool = True,
+    merge: bool = True,
 ) -> RunSummary:
-    """Extract every video of ``extract.corpus``, one after another, then merge the
-    manifests (with ``align=False``: the detect stage only, into its detect folder; no manifests)."""
+    """Extract every video of ``extract.corpus``, one after another, then curate and merge the
+    manifests (``curate``: its options, default the defaults). ``align=False``: the detect
+    stage only, into its detect folder; ``merge=False``: no curation and no manifests (the
+    DVC align stage; ``facecorpus curate`` does the rest)."""
     started = time.perf_counter()
     inputs = snapshot(load_corpus(extract.corpus_path))
     job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
     outcomes = list(job.run(progress(inputs) if progress else inputs))
-    if align:
-        write_manifests(extract.out_dir, inputs, outcomes)
     counts = {stage.name: stage.counts for stage in job.stages}
-    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started)
+    curation = None
+    if align and merge:
+        curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions())
+        counts |= curate_counts
+    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
+
+
+def run_curate(extract: ExtractOptions, curate: CurateOptions) -> RunSummary:
+    """Curate the stored work of every video of ``extract.corpus`` and write the manifests,
+    decoding nothing (the DVC curate stage): every video must have been detected and aligned."""
+    started = time.perf_counter()
+    inputs = snapshot(load_corpus(extract.corpus_path))
+    job = VideoPass.build(extract)
+    outcomes = [job.stored(i) for i in inputs]
+    missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
+    if missing:
+        raise ValueError(f"no stored detections or crops for {len(missing)} videos ({', '.join(missing[:5])}): run detect and align first")
+    curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate)
+    counts = {stage.name: stage.counts for stage in job.stages} | curate_counts
+    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
 
 
 def missing_detections(extract: ExtractOptions) -> list[str]:

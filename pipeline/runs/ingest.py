@@ -1,8 +1,9 @@
 """The ingest job's library half (flows/ingest.py is the Prefect half; this never imports prefect).
 
 prepare: snapshot the corpus and plan shards of the videos with work left ->
-run_shard: each shard's videos through a worker pool -> finish: merge the
-manifests and report counts, failures and throughput. Every function takes the
+run_shard: each shard's videos through a worker pool (the video pass, then the
+per-video curation stages) -> finish: curate the dataset, merge the manifests
+and report counts, curation, failures and throughput. Every function takes the
 one :class:`~pipeline.config.Options` object; the counts come from the stages.
 """
 
@@ -18,8 +19,10 @@ from pipeline.config import Options
 from pipeline.corpus.load import load_corpus
 from pipeline.corpus.plan import Shard, mark_shard_done, plan, write_snapshot
 from pipeline.corpus.snapshot import VideoInput, snapshot
+from pipeline.curate.dataset import CurationCounts
+from pipeline.curate.video import CurateVideos
 from pipeline.records import Status
-from pipeline.runs.manifests import write_manifests
+from pipeline.runs.manifests import curate_and_write
 from pipeline.stages.base import StageCounts, sum_counts
 from pipeline.stages.video import VideoOutcome, VideoPass
 
@@ -62,6 +65,7 @@ class IngestReport:
     max_failure_ratio: float
     counts: dict[str, StageCounts]
     failures: tuple[str, ...] = field(default=())
+    curation: CurationCounts | None = None
 
     def _count(self, stage: str, what: str) -> int:
         return getattr(self.counts[stage], what) if stage in self.counts else 0
@@ -110,6 +114,7 @@ class IngestReport:
             f"| failure ratio | {self.failure_ratio:.3f} (max {self.max_failure_ratio:g}: {gate}) |",
             f"| frames decoded | {self.frames} |",
             f"| faces in dataset | {self.faces} |",
+            *(self.curation.markdown_rows() if self.curation else []),
             f"| wall time | {self.wall_s:.2f} s |",
             f"| throughput | {self.frames_per_s:.1f} frames/s |",
             f"| snapshot | `{self.snapshot_id}` |",
@@ -149,20 +154,21 @@ def run_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> Shard
     started = time.perf_counter()
     workers, threads = options.ingest.pool_for(len(inputs))
     job = video_pass(options, threads=threads)
+    curation = CurateVideos(job, options.extract.out_dir, options.curate)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(job.run_one, inputs))
+        list(pool.map(lambda item: curation.run_one(job.run_one(item)), inputs))
     mark_shard_done(options.extract.out_dir, shard)
-    counts = {stage.name: stage.counts.to_json() for stage in job.stages}
+    counts = {stage.name: stage.counts.to_json() for stage in (*job.stages, *curation.stages)}
     return ShardReport(shard.shard_id, len(inputs), time.perf_counter() - started, counts)
 
 
 def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: float) -> IngestReport:
-    """Merge every finished video into the manifests and report on the run."""
+    """Curate every finished video and the dataset, merge the manifests, report on the run."""
     job = video_pass(options)
     pairs = [(i, job.stored(i)) for i in plan_.inputs]
     done: list[tuple[VideoInput, VideoOutcome]] = [(i, o) for i, o in pairs if o is not None]
     missing = [f"{i.entry.uri}: not processed (its shard did not finish)" for i, o in pairs if o is None]
-    write_manifests(options.extract.out_dir, [i for i, _ in done], [o for _, o in done])
+    curation, curate_counts = curate_and_write(options.extract.out_dir, job, [i for i, _ in done], [o for _, o in done], options.curate)
     failed = [o.detect for _, o in done if o.detect.status is Status.FAILED]
     return IngestReport(
         snapshot_id=plan_.snapshot_id,
@@ -174,8 +180,9 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
         faces=sum(o.detections.num_rows for _, o in done if o.crops is not None),
         wall_s=time.perf_counter() - started,
         max_failure_ratio=options.validate.max_failure_ratio,
-        counts=sum_counts(r.stage_counts() for r in reports),
+        counts=sum_counts([*(r.stage_counts() for r in reports), curate_counts]),
         failures=tuple([f"{d.error} [{d.error_kind}]" for d in failed] + missing),
+        curation=curation,
     )
 
 

@@ -1,4 +1,5 @@
-"""Merge per-video stage results into the dataset manifests (``videos.parquet``, ``faces.parquet``)."""
+"""Merge per-video stage results into the dataset manifests (``videos.parquet``, ``faces.parquet``,
+``tracks.parquet``), curated: every face with its scores, track and status."""
 
 from __future__ import annotations
 
@@ -7,36 +8,83 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from pipeline.config import CurateOptions
 from pipeline.corpus.snapshot import VideoInput
+from pipeline.curate.dataset import Curated, CurationCounts, DatasetCuration
+from pipeline.curate.video import CuratedVideo, CurateVideos
 from pipeline.fsutil import atomic_write_bytes, table_bytes
 from pipeline.records import to_table
-from pipeline.stages.video import VideoOutcome
-from schemas.manifests import CORPUS_FIELDS, CROPS_SCHEMA, DETECTIONS_SCHEMA, FACES_MANIFEST, FACES_SCHEMA, VIDEOS_MANIFEST, VIDEOS_SCHEMA
+from pipeline.stages.base import StageCounts
+from pipeline.stages.video import VideoOutcome, VideoPass
+from schemas.manifests import (
+    CORPUS_FIELDS,
+    CROPS_SCHEMA,
+    DETECTIONS_SCHEMA,
+    FACES_MANIFEST,
+    FACES_SCHEMA,
+    QUALITY_SCHEMA,
+    TRACK_ASSIGNMENTS_SCHEMA,
+    TRACKS_MANIFEST,
+    TRACKS_SCHEMA,
+    VIDEOS_MANIFEST,
+    VIDEOS_SCHEMA,
+)
+
+# Each manifest's sort order.
+SORT_KEYS = {
+    VIDEOS_MANIFEST: ["uri"],
+    FACES_MANIFEST: ["video_id", "frame_index", "face_index"],
+    TRACKS_MANIFEST: ["video_id", "first_pts_s", "track_id"],
+}
 
 
-def write_manifests(out_dir: Path, inputs: list[VideoInput], outcomes: list[VideoOutcome]) -> dict[str, bool]:
-    """Write videos.parquet and faces.parquet; a file whose bytes would not change is not rewritten."""
+def curate_and_write(
+    out_dir: Path, job: VideoPass, inputs: list[VideoInput], outcomes: list[VideoOutcome], curate: CurateOptions
+) -> tuple[CurationCounts, dict[str, StageCounts]]:
+    """Curate every video (stored work reused, missing work done), then the dataset, and write
+    the manifests; the curation's counts and its stages' counts."""
+    per_video = CurateVideos(job, out_dir, curate)
+    curated = [per_video.run_one(o) for o in outcomes]
+    whole = DatasetCuration(curate)
+    result = write_manifests(out_dir, inputs, outcomes, curated, whole)
+    return result.counts, {stage.name: stage.counts for stage in (*per_video.stages, *whole.stages)}
+
+
+def write_manifests(
+    out_dir: Path, inputs: list[VideoInput], outcomes: list[VideoOutcome], curated: list[CuratedVideo | None], curation: DatasetCuration
+) -> Curated:
+    """Curate and write the three manifests; a file whose bytes would not change is not rewritten."""
     videos = pl.from_arrow(to_table([o.record(i) for i, o in zip(inputs, outcomes, strict=True)], VIDEOS_SCHEMA))
-    faces = _faces(inputs, outcomes)
-    written = {}
-    for name, frame, schema, keys in (
-        (VIDEOS_MANIFEST, videos, VIDEOS_SCHEMA, ["uri"]),
-        (FACES_MANIFEST, faces, FACES_SCHEMA, ["video_id", "frame_index", "face_index"]),
+    frames = {o.detect.video_id: o.frames for o in outcomes if o.ok and o.frames is not None}
+    result = curation.run(_faces(inputs, outcomes, curated), videos, frames)
+    for name, frame, schema in (
+        (VIDEOS_MANIFEST, result.videos, VIDEOS_SCHEMA),
+        (FACES_MANIFEST, result.faces, FACES_SCHEMA),
+        (TRACKS_MANIFEST, result.tracks, TRACKS_SCHEMA),
     ):
-        table = frame.sort(keys).to_arrow().select(schema.names).cast(schema)
-        written[name] = atomic_write_bytes(Path(out_dir) / name, table_bytes(table), skip_if_same=True)
-    return written
+        table = frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema)
+        atomic_write_bytes(Path(out_dir) / name, table_bytes(table), skip_if_same=True)
+    return result
 
 
-def _faces(inputs: list[VideoInput], outcomes: list[VideoOutcome]) -> pl.DataFrame:
-    detections = [o.detections for o in outcomes if o.detections.num_rows]
-    crops = [o.crops for o in outcomes if o.crops is not None and o.crops.num_rows]
-    if not detections:
-        return pl.from_arrow(FACES_SCHEMA.empty_table())
-    det = pl.from_arrow(pa.concat_tables(detections).cast(DETECTIONS_SCHEMA))
-    crop = pl.from_arrow(pa.concat_tables(crops).cast(CROPS_SCHEMA) if crops else CROPS_SCHEMA.empty_table())
+def _faces(inputs: list[VideoInput], outcomes: list[VideoOutcome], curated: list[CuratedVideo | None]) -> pl.DataFrame:
+    """Detections joined with their crops, quality scores, tracks and corpus fields (faces
+    without a crop or curation work are left out: their video failed)."""
+    parts = [
+        (o.detections, o.crops, c.quality, c.tracks)
+        for o, c in zip(outcomes, curated, strict=True)
+        if c is not None and o.crops is not None and o.detections.num_rows
+    ]
+    schemas = (DETECTIONS_SCHEMA, CROPS_SCHEMA, QUALITY_SCHEMA, TRACK_ASSIGNMENTS_SCHEMA)
+    tables = [pl.from_arrow(pa.concat_tables([p[k] for p in parts]).cast(s) if parts else s.empty_table()) for k, s in enumerate(schemas)]
     context = pl.DataFrame(
         [{"video_id": i.video_id, "uri": i.entry.uri, **{k: i.entry.fields.get(k) for k in CORPUS_FIELDS}} for i in inputs],
         schema={"video_id": pl.String, "uri": pl.String, **{k: pl.String for k in CORPUS_FIELDS}},
     )
-    return det.join(crop, on="face_id", how="inner").join(context, on="video_id", how="left")
+    det, crop, quality, tracks = tables
+    return (
+        det.join(crop, on="face_id", how="inner")
+        .join(quality, on="face_id")
+        .join(tracks, on="face_id")
+        .join(context, on="video_id", how="left")
+    )

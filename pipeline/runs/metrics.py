@@ -10,14 +10,15 @@ import polars as pl
 
 from pipeline.fsutil import atomic_write_bytes
 
-# Histogram bins of the per-face measures (pipeline/stages/measures.py): face size
-# (shorter box side, px), detection score, yaw proxy (0 frontal, ~1 profile),
-# sharpness (variance of the crop's Laplacian; low = blurred).
+# Histogram bins of faces.parquet's per-face scores (the quality stage, pipeline/curate/quality.py):
+# face size (shorter box side, px), detection score, yaw (degrees; 0 frontal, +-90 profile),
+# sharpness (variance of the crop's Laplacian at 112 px; low = blurred), quality_score (0..1).
 PLOT_BINS = {
     "face_size_px": [0, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 100000],
     "det_score": [round(0.5 + 0.05 * i, 2) for i in range(11)],
-    "yaw_proxy": [0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 100],
+    "yaw_deg": [-180, -75, -60, -45, -30, -15, 0, 15, 30, 45, 60, 75, 180],
     "sharpness": [0, 10, 25, 50, 100, 200, 400, 800, 1600, 1e9],
+    "quality_score": [round(0.1 * i, 1) for i in range(11)],
 }
 
 
@@ -25,11 +26,11 @@ def write_metrics(path: Path, metrics: dict) -> None:
     atomic_write_bytes(Path(path), (json.dumps(metrics, indent=1, sort_keys=True) + "\n").encode(), skip_if_same=True)
 
 
-def write_plots(plots_dir: Path, measures: pl.DataFrame) -> list[Path]:
-    """One histogram CSV per measure: ``bin`` (lower edge) and ``faces``."""
+def write_plots(plots_dir: Path, faces: pl.DataFrame) -> list[Path]:
+    """One histogram CSV per score of ``faces`` (faces.parquet): ``bin`` (lower edge) and ``faces``."""
     written = []
     for name, edges in PLOT_BINS.items():
-        counts, _ = np.histogram(measures[name].to_numpy(), bins=edges) if measures.height else (np.zeros(len(edges) - 1, int), None)
+        counts, _ = np.histogram(faces[name].to_numpy(), bins=edges) if faces.height else (np.zeros(len(edges) - 1, int), None)
         lines = ["bin,faces"] + [f"{lo:g},{int(c)}" for lo, c in zip(edges[:-1], counts)]
         path = Path(plots_dir) / f"{name}.csv"
         atomic_write_bytes(path, ("\n".join(lines) + "\n").encode(), skip_if_same=True)

@@ -1,3 +1,3 @@
-"""The stage contract (``base``) and the stages: ``probe``, ``detect`` and ``align`` (per
-video, with work folders: ``workdir``), the ``video`` pass that drives them over one
-decode, and ``measures``. Curation stages live in ``pipeline/curate``."""
+"""The stage contract (``base``) and the stages: ``probe``, ``detect``, ``frames`` (frame
+signatures) and ``align`` (per video, with work folders: ``workdir``), and the ``video`` pass
+that drives them over one decode. Curation stages live in ``pipeline/curate``."""

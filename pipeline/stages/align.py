@@ -42,16 +42,17 @@ class FrameFaces:
     detections: tuple[DetectionRecord, ...]
 
 
-class AlignStage(Stage[FrameFaces, list[CropRecord]]):
+class AlignStage(workdir.PerVideoTable, Stage[FrameFaces, list[CropRecord]]):
     name = "align"
     version = 1
     Params = AlignParams
     inputs = ("detect",)
     columns = CROPS_SCHEMA
+    work_file = CROPS_FILE
 
     def __init__(self, params: AlignParams, out_dir: Path, **kwargs) -> None:
         super().__init__(params, **kwargs)
-        self.out_dir = Path(out_dir)
+        self.out_dir = self.work_root = Path(out_dir)
 
     def process(self, item: FrameFaces) -> list[CropRecord]:
         return [self._crop(item.frame, det) for det in item.detections]
@@ -68,17 +69,6 @@ class AlignStage(Stage[FrameFaces, list[CropRecord]]):
         atomic_write_bytes(self.out_dir / path, data, skip_if_same=True)
         return CropRecord(det.face_id, config.text, size, tuple(float(v) for v in affine.ravel()), path, crop_sha)
 
-    # The stage's work folder, one per video.
-
-    def folder(self, video_id: str) -> Path:
-        return workdir.work_dir(self.out_dir, video_id, self.name, self.fingerprint)
-
-    def load(self, video_id: str) -> pa.Table | None:
-        folder = self.folder(video_id)
-        return workdir.read_table(folder, CROPS_FILE) if workdir.is_done(folder) else None
-
-    def save(self, video_id: str, records: list[CropRecord]) -> pa.Table:
-        table = to_table(records, CROPS_SCHEMA)
-        workdir.save(self.folder(video_id), self.fingerprint, {CROPS_FILE: table}, {})
-        self.count(saved=1)
-        return table
+    def save_crops(self, video_id: str, records: list[CropRecord]) -> pa.Table:
+        """Store the video's crop records in its work folder."""
+        return self.save(video_id, to_table(records, CROPS_SCHEMA))

@@ -1,18 +1,19 @@
-"""The video pass: one video through the per-video stages (detect, align), decoding it once.
+"""The video pass: one video through the per-video stages (detect, frames, align), decoding it once.
 
 :class:`VideoPass` is the stage the runs drive, one item per distinct video. It
 reuses whatever each stage has stored for the video under its current
 fingerprint, runs the detector only when the detect stage has no result, aligns
-from stored detections when only alignment changed, and records a bad input as a
-failed detect result (so reruns skip it). Frames are decoded ahead on a thread
-while the current one is detected and aligned.
+from stored detections when only alignment changed, takes the frame signatures
+(``frames``: scene cuts, near-duplicate videos) in the same decode, and records
+a bad input as a failed detect result (so reruns skip it). Frames are decoded
+ahead on a thread while the current one is detected and aligned.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -27,6 +28,7 @@ from pipeline.records import CropRecord, DetectionRecord, DetectOutcome, ErrorKi
 from pipeline.stages.align import AlignParams, AlignStage, FrameFaces
 from pipeline.stages.base import Stage
 from pipeline.stages.detect import DetectParams, DetectResult, DetectStage, VideoFrame
+from pipeline.stages.frames import FrameParams, FrameSignature, FrameSignatureStage
 from schemas.manifests import VIDEOS_SCHEMA
 
 # Frames decoded ahead of detection (each a full-resolution RGB frame: 6 MB at 1080p).
@@ -35,14 +37,16 @@ PREFETCH_FRAMES = 2
 
 @dataclass(frozen=True)
 class VideoOutcome:
-    """A video's results: its detect record and detections, and its crops (None when it
-    failed, or when only the detect stage runs)."""
+    """A video's results: its detect record and detections, its crops (None when it
+    failed, or when only the detect stage runs) and its frame signatures (None when
+    it failed, or when the pass takes none)."""
 
     detect: DetectOutcome
     detections: pa.Table
     crops: pa.Table | None
     preset: str
     align_fingerprint: str
+    frames: pa.Table | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,15 +87,25 @@ class VideoOutcome:
 
 class VideoPass(Stage[VideoInput, VideoOutcome]):
     name = "video"
-    version = 1
-    inputs = ("detect", "align")
+    version = 2
+    inputs = ("detect", "align", "frames")
     columns = VIDEOS_SCHEMA
 
-    def __init__(self, detect: DetectStage, align: AlignStage | None, timeout_s: float | None = None, **kwargs) -> None:
-        """``align=None`` runs the detect stage only (the DVC detect stage)."""
-        super().__init__(upstream={"detect": detect.fingerprint, **({"align": align.fingerprint} if align else {})}, **kwargs)
+    def __init__(
+        self,
+        detect: DetectStage,
+        align: AlignStage | None,
+        timeout_s: float | None = None,
+        frames: FrameSignatureStage | None = None,
+        **kwargs,
+    ) -> None:
+        """``align=None`` runs the detect stage only (the DVC detect stage); ``frames=None``
+        takes no frame signatures."""
+        upstream = {name: stage.fingerprint for name, stage in (("detect", detect), ("align", align), ("frames", frames)) if stage}
+        super().__init__(upstream=upstream, **kwargs)
         self.detect = detect
         self.align = align
+        self.frames = frames
         self.timeout_s = timeout_s
 
     @classmethod
@@ -104,30 +118,38 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         timeout_s: float | None = None,
         retries: int = 0,
         backoff_s: float = 0.5,
+        signatures: bool = True,
     ) -> VideoPass:
-        """The pass for ``extract``'s parameters: detect work under its detect folder,
-        crops and align work under its dataset folder."""
+        """The pass for ``extract``'s parameters: detect work and frame signatures under its
+        detect folder, crops and align work under its dataset folder (``signatures=False``:
+        no frame signatures, as before curation existed; for the benchmark's baseline)."""
         detect = DetectStage(DetectParams(extract.sampling(), extract.detector_config(threads)), extract.detect_dir)
         aligner = None
         if align:
             aligner = AlignStage(
                 AlignParams(extract.align_config(), extract.crop_format_config()), extract.out_dir, upstream={"detect": detect.fingerprint}
             )
-        return cls(detect, aligner, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s)
+        frames = FrameSignatureStage(FrameParams(extract.sampling()), extract.detect_dir) if signatures else None
+        return cls(detect, aligner, timeout_s=timeout_s, frames=frames, retries=retries, backoff_s=backoff_s)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
-        return (self, self.detect, *((self.align,) if self.align else ()))
+        return (self, self.detect, *(s for s in (self.frames, self.align) if s is not None))
 
     def stored(self, item: VideoInput) -> VideoOutcome | None:
         """The video's finished results under the current fingerprints, or None (counts nothing)."""
         det = self.detect.load(item.video_id)
         if det is None:
             return None
-        if not det.ok or self.align is None:
+        if not det.ok:
             return self._outcome(det, None)
+        frames = self.frames.load(item.video_id) if self.frames else None
+        if self.frames is not None and frames is None:
+            return None
+        if self.align is None:
+            return self._outcome(det, None, frames)
         crops = self.align.load(item.video_id)
-        return None if crops is None else self._outcome(det, crops)
+        return None if crops is None else self._outcome(det, crops, frames)
 
     def reuse(self, item: VideoInput) -> VideoOutcome | None:
         done = self.stored(item)
@@ -139,52 +161,82 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
     def process(self, item: VideoInput) -> VideoOutcome:
         if item.problem:
             raise MediaError(item.problem)
-        det = self.detect.load(item.video_id)
+        vid = item.video_id
+        det = self.detect.load(vid)
+        frames = self.frames.load(vid) if self.frames else None
+        want_frames = self.frames is not None and frames is None
+        crops = self.align.load(vid) if self.align is not None and det is not None else None
         if det is not None:
             self.detect.count(reused=1)
-            if det.detections.num_rows == 0 or self.align is None:
-                return self._outcome(det, None if self.align is None else self.align.save(item.video_id, []))
+            if not want_frames and (det.detections.num_rows == 0 or self.align is None or crops is not None):
+                if self.align is not None and crops is None:
+                    crops = self.align.save_crops(vid, [])
+                return self._outcome(det, crops, frames)
         info = probe(item.entry.path)
         # The model loads (once per process) before the clock starts: the timeout is the decoder's.
         self.detect.ready()
+        if self.frames is not None:
+            self.frames.ready()
         deadline = Deadline.after(self.timeout_s) if self.timeout_s else None
         stored = group_by(det.records(), "frame_index") if det is not None else None
-        detections, crops, frames = self._decode_through(item, info, stored, deadline)
+        aligner = self.align if crops is None else None
+        pass_ = self._decode_through(item, info, _Wanted(stored, want_frames, aligner), deadline)
         if det is None:
-            det = self.detect.save(self.detect.outcome(item.video_id, info, frames, len(detections)), detections)
-        elif frames != det.outcome.frames_sampled:
-            raise MediaError(f"{item.entry.uri}: decoded {frames} frames, detections were made on {det.outcome.frames_sampled}")
-        if self.align is None:
-            return self._outcome(det, None)
-        return self._outcome(det, self.align.save(item.video_id, crops))
+            det = self.detect.save(self.detect.outcome(vid, info, pass_.frames, len(pass_.detections)), pass_.detections)
+        elif pass_.frames != det.outcome.frames_sampled:
+            raise MediaError(f"{item.entry.uri}: decoded {pass_.frames} frames, detections were made on {det.outcome.frames_sampled}")
+        if want_frames:
+            frames = self.frames.save_signatures(vid, pass_.signatures)
+        if aligner is not None:
+            crops = aligner.save_crops(vid, pass_.crops)
+        return self._outcome(det, crops, frames)
 
-    def _decode_through(
-        self, item: VideoInput, info: ProbeInfo, stored: dict[int, list[DetectionRecord]] | None, deadline: Deadline | None
-    ) -> tuple[list[DetectionRecord], list[CropRecord], int]:
-        """Decode the sampled frames (ahead, on a thread); detect on each (unless ``stored``
-        holds its detections) and align; (new detections, crops, frames decoded)."""
-        detections: list[DetectionRecord] = []
-        crops: list[CropRecord] = []
-        frames = 0
+    def _decode_through(self, item: VideoInput, info: ProbeInfo, wanted: _Wanted, deadline: Deadline | None) -> _Decoded:
+        """Decode the sampled frames (ahead, on a thread); detect on each (unless ``wanted.stored``
+        holds its detections), take its signature and align, as ``wanted`` says."""
+        out = _Decoded()
         decoded: Iterator = prefetch(iter_frames(item.entry.path, self.detect.params.sampling, info, deadline), PREFETCH_FRAMES)
         with contextlib.closing(decoded):
             for frame in decoded:
-                frames += 1
+                out.frames += 1
                 self.count(frames=1)
-                if stored is None:
-                    found = self.detect(VideoFrame(item.video_id, frame))
-                    detections += found
+                sampled = VideoFrame(item.video_id, frame)
+                if wanted.stored is None:
+                    found = self.detect(sampled)
+                    out.detections += found
                 else:
-                    found = stored.get(frame.index, [])
-                if self.align is not None and found:
-                    crops += self.align(FrameFaces(frame, tuple(found)))
-        return detections, crops, frames
+                    found = wanted.stored.get(frame.index, [])
+                if wanted.frames:
+                    out.signatures.append(self.frames(sampled))
+                if wanted.align is not None and found:
+                    out.crops += wanted.align(FrameFaces(frame, tuple(found)))
+        return out
 
     def failed(self, item: VideoInput, error: Exception, kind: ErrorKind) -> VideoOutcome:
         outcome = self.detect.outcome(item.video_id, None, 0, 0, error, kind)
         return self._outcome(self.detect.save(outcome, []), None)
 
-    def _outcome(self, det: DetectResult, crops: pa.Table | None) -> VideoOutcome:
+    def _outcome(self, det: DetectResult, crops: pa.Table | None, frames: pa.Table | None = None) -> VideoOutcome:
         preset = self.align.params.align.text if self.align else ""
         fingerprint = self.align.fingerprint if self.align else ""
-        return VideoOutcome(det.outcome, det.detections, crops, preset, fingerprint)
+        return VideoOutcome(det.outcome, det.detections, crops, preset, fingerprint, frames)
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """What a decode pass does on each frame: detect (unless ``stored`` holds the detections
+    by frame index), take the frame's signature, align (with ``align``)."""
+
+    stored: dict[int, list[DetectionRecord]] | None
+    frames: bool
+    align: AlignStage | None
+
+
+@dataclass
+class _Decoded:
+    """What a decode pass made: new detections, crops and signatures, and the frames it decoded."""
+
+    detections: list[DetectionRecord] = field(default_factory=list)
+    crops: list[CropRecord] = field(default_factory=list)
+    signatures: list[FrameSignature] = field(default_factory=list)
+    frames: int = 0

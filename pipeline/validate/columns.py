@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.validate.arrow import finite_flags, float_matrix, float_vector, object_column, with_computed
+from pipeline.validate.curation import face_facts, near_duplicate_ok, tracks_table
 from pipeline.validate.files import crop_file_facts
 from schemas.contracts import crops, faces, run, shards, videos
 from schemas.contracts.limits import ContractLimits
-from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 PRESET_SIZE_PATTERN = r"^[^:]+:(\d+):"
 CROP_PATH_PARTS_PATTERN = r"^crops/([0-9a-f]{2})/([0-9a-f]{64})\.[a-z]+$"
@@ -35,6 +36,7 @@ class DatasetTables:
     dataset_dir: Path
     videos: pa.Table
     faces: pa.Table
+    tracks: pa.Table  # no columns when the folder has no tracks.parquet: the tracks suite's checks say so
 
 
 def load_dataset(dataset_dir: Path) -> DatasetTables:
@@ -45,7 +47,8 @@ def load_dataset(dataset_dir: Path) -> DatasetTables:
         if not path.is_file():
             raise ValueError(f"{dataset_dir}: no {name}; is this a dataset folder?")
         tables.append(pq.read_table(path))
-    return DatasetTables(dataset_dir, *tables)
+    tracks_path = dataset_dir / TRACKS_MANIFEST
+    return DatasetTables(dataset_dir, *tables, pq.read_table(tracks_path) if tracks_path.is_file() else pa.table({}))
 
 
 def videos_table(data: DatasetTables, limits: ContractLimits) -> pa.Table:
@@ -59,6 +62,7 @@ def videos_table(data: DatasetTables, limits: ContractLimits) -> pa.Table:
         "chk_frames_sampled": float_vector(table, "frames_sampled"),
         "chk_faces_found": float_vector(table, "faces_found"),
         "chk_faces_rows": _faces_per_video(table, data.faces),
+        "chk_near_duplicate_ok": near_duplicate_ok(table),
     }
     return with_computed(table, computed, videos.COMPUTED)
 
@@ -89,8 +93,13 @@ def faces_table(data: DatasetTables, limits: ContractLimits) -> pa.Table:
         "chk_uri": object_column(table, "uri"),
         "chk_frame_index": float_vector(table, "frame_index"),
         "chk_face_index": float_vector(table, "face_index"),
+        **face_facts(table, data.tracks),
     }
     return with_computed(table, computed, faces.COMPUTED)
+
+
+def tracks_suite_table(data: DatasetTables, limits: ContractLimits) -> pa.Table:
+    return tracks_table(data.tracks, data.faces, data.videos)
 
 
 def _box_facts(table: pa.Table, bbox: np.ndarray) -> dict[str, np.ndarray]:

@@ -26,12 +26,21 @@ import pyarrow as pa
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 
 from pipeline.fsutil import atomic_write_bytes
-from pipeline.validate.columns import DatasetTables, crops_table, faces_table, load_dataset, run_table, shards_table, videos_table
+from pipeline.validate.columns import (
+    DatasetTables,
+    crops_table,
+    faces_table,
+    load_dataset,
+    run_table,
+    shards_table,
+    tracks_suite_table,
+    videos_table,
+)
 from pipeline.validate.docs import build_data_docs, remove_data_docs
 from pipeline.validate.gx import DEFAULT_PARTITION_ROWS, SuiteRun, run_suite, validation_context
 from pipeline.validate.merge import check_name, raised_exception
 from pipeline.validate.reuse import reuse_key
-from schemas.contracts import crops, faces, run, shards, videos
+from schemas.contracts import crops, faces, run, shards, tracks, videos
 from schemas.contracts.base import Severity
 from schemas.contracts.limits import ContractLimits
 
@@ -50,6 +59,7 @@ SUITES = (
     SuiteSpec(videos, videos_table),
     SuiteSpec(faces, faces_table),
     SuiteSpec(crops, crops_table),
+    SuiteSpec(tracks, tracks_suite_table),
     SuiteSpec(run, run_table),
 )
 # Suites run only when named (``only``): ``shards`` checks a packed release folder.

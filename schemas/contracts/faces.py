@@ -1,9 +1,10 @@
-"""The contract of ``faces.parquet``: one row per detected face."""
+"""The contract of ``faces.parquet``: one row per detected face (curation's checks: ``curation.py``)."""
 
 from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
+from schemas.contracts import curation
 from schemas.contracts.base import Check, error, schema_checks, suite_computed
 from schemas.contracts.limits import ContractLimits
 from schemas.manifests import FACES_SCHEMA
@@ -30,12 +31,13 @@ OWN_COMPUTED = (
     "chk_frame_index",
     "chk_video_frames_sampled",
     "chk_face_index",
+    *curation.COMPUTED,
 )
 COMPUTED = suite_computed(SCHEMA, OWN_COMPUTED)
 
 
 def checks(limits: ContractLimits) -> list[Check]:
-    return [*schema_checks(NAME, SCHEMA, COMPUTED), *_identity_checks(), *_geometry_checks(limits)]
+    return [*schema_checks(NAME, SCHEMA, COMPUTED), *_identity_checks(), *_geometry_checks(limits), *curation.checks()]
 
 
 def _identity_checks() -> list[Check]:

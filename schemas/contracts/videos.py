@@ -15,7 +15,7 @@ SCHEMA = VIDEOS_SCHEMA
 VIDEO_ID_PATTERN = r"^(?:[0-9a-f]{64}|uri-[0-9a-f]{59})$"
 STATUSES = ("ok", "failed")
 # chk_status: status as a plain object column, so row conditions never meet pandas' NA.
-OWN_COMPUTED = ("chk_status", "chk_frame_min_side_px", "chk_frames_sampled", "chk_faces_found", "chk_faces_rows")
+OWN_COMPUTED = ("chk_status", "chk_frame_min_side_px", "chk_frames_sampled", "chk_faces_found", "chk_faces_rows", "chk_near_duplicate_ok")
 COMPUTED = suite_computed(SCHEMA, OWN_COMPUTED)
 
 
@@ -60,5 +60,10 @@ def checks(limits: ContractLimits) -> list[Check]:
             "videos.faces_found_matches_faces",
             "faces_found equals the video's rows in faces.parquet",
             gxe.ExpectColumnPairValuesToBeEqual(column_A="chk_faces_found", column_B="chk_faces_rows"),
+        ),
+        error(
+            "videos.near_duplicate_of_known",
+            "near_duplicate_of is null or another ok video's video_id, itself not flagged",
+            gxe.ExpectColumnValuesToBeInSet(column="chk_near_duplicate_ok", value_set=[True]),
         ),
     ]

@@ -29,7 +29,7 @@ def test_help_shows_every_default():
     for option in options:
         if option in ("--help", "--no-progress", "--out"):
             continue
-        section = text.split(option, 2)[-1].split(" --", 1)[0]
+        section = text.split(option, 2)[-1].removeprefix(f", --no-{option[2:]}").split(" --", 1)[0]
         assert "(default:" in section, f"{option} shows no default"
     assert "(default: fps:1)" in text and "(default: centerface)" in text and "(default: arcface)" in text
 
@@ -79,7 +79,11 @@ def test_help_marks_required_arguments_and_stage_commands_list_only_their_option
     detect = facecorpus("detect", "--help").stdout
     assert "--det-max-side" in detect and "--preset" not in detect and "--crop-format" not in detect
     align = facecorpus("align", "--help").stdout
-    assert "--preset" in align and "--plots-dir" in align
+    assert "--preset" in align and "--plots-dir" not in align and "--min-sharpness" not in align
+    curate = facecorpus("curate", "--help").stdout
+    assert "--plots-dir" in curate and "--min-sharpness" in curate and "--per-track" not in curate
+    select = facecorpus("select", "--help").stdout
+    assert "--per-track" in select and "--min-quality" in select and "--min-sharpness" not in select
     pack = facecorpus("pack", "--help").stdout
     assert "--shard-mb" in pack and "--sample" not in pack
     assert all(facecorpus(command, "--help").returncode == 0 for command in ("snapshot", "validate", "release", "export-loose", "ingest"))

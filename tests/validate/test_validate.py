@@ -39,7 +39,7 @@ SUITE_NAMES = [spec.contract.NAME for spec in SUITES]
 
 def copy_dataset(src: Path, dst: Path) -> Path:
     dst.mkdir(parents=True)
-    for name in ("videos.parquet", "faces.parquet"):
+    for name in ("videos.parquet", "faces.parquet", "tracks.parquet"):
         shutil.copy2(src / name, dst / name)
     shutil.copytree(src / "crops", dst / "crops")
     return dst
@@ -176,6 +176,35 @@ def _add_failed_videos(count: int) -> Callable[[Path], None]:
     return apply
 
 
+def _face_where(status: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """Change the first face with this status."""
+
+    def apply(dataset: Path) -> None:
+        edit_rows(dataset, "faces.parquet", lambda rows: change(next(r for r in rows if r["status"] == status)))
+
+    return apply
+
+
+def _duplicate_of_a_filtered_face(dataset: Path) -> None:
+    def change(rows: list[dict]) -> None:
+        filtered = next(r for r in rows if r["status"] == "filtered")
+        kept = next(r for r in rows if r["status"] == "ok")
+        kept.update(status="duplicate", duplicate_of=filtered["face_id"])
+
+    edit_rows(dataset, "faces.parquet", change)
+
+
+def _first_track(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def apply(dataset: Path) -> None:
+        edit_rows(dataset, "tracks.parquet", lambda rows: change(rows[0]))
+
+    return apply
+
+
+def _drop_first_track(dataset: Path) -> None:
+    edit_rows(dataset, "tracks.parquet", lambda rows: rows.pop(0))
+
+
 def _faces_table(change: Callable[[pa.Table], pa.Table]) -> Callable[[Path], None]:
     return lambda dataset: edit_table(dataset, "faces.parquet", change)
 
@@ -194,8 +223,12 @@ CORRUPTIONS = {
     "null key": (_first_face(_set("det_score", None)), {"faces.not_null.det_score"}),
     "NaN score": (_first_face(_set("det_score", float("nan"))), {"faces.finite.det_score"}),
     "score above 1": (_first_face(_set("det_score", 1.5)), {"faces.det_score_in_unit_range"}),
-    "duplicate face_id": (_duplicate_face_id, {"faces.face_id_unique"}),
-    "face of an unknown video": (_first_face(_set("video_id", "f" * 64)), {"faces.video_id_in_videos", "videos.faces_found_matches_faces"}),
+    # The renamed last face (a still's: alone in its track) was its track's best face.
+    "duplicate face_id": (_duplicate_face_id, {"faces.face_id_unique", "tracks.best_face_in_track"}),
+    "face of an unknown video": (
+        _first_face(_set("video_id", "f" * 64)),
+        {"faces.video_id_in_videos", "videos.faces_found_matches_faces", "faces.track_in_tracks"},
+    ),
     "box past the frame's right edge": (_first_face(_box_edge(2, lambda r: r["frame_width_px"] + 40.0)), {"faces.bbox_inside_frame"}),
     "box of zero width": (_first_face(_box_edge(2, lambda r: r["bbox_xyxy_px"][0])), {"faces.bbox_non_degenerate"}),
     "landmark far outside the box": (_first_face(_landmark_far_right), {"faces.landmarks_near_box"}),
@@ -206,9 +239,38 @@ CORRUPTIONS = {
     "crop file changed": (_replace_crop_pixels, {"crops.file_sha256_matches"}),
     "crop paths swapped": (_swap_crop_paths, {"crops.path_names_sha256", "crops.file_sha256_matches"}),
     "duplicate video row": (_duplicate_video_row, {"videos.video_id_unique", "videos.uri_unique"}),
-    "unknown status": (_first_video(_set("status", "weird")), {"videos.status_known", "faces.video_is_ok"}),
+    "unknown status": (_first_video(_set("status", "weird")), {"videos.status_known", "faces.video_is_ok", "tracks.video_id_in_videos"}),
     "ok video with an error": (_first_video(_set("error", "oops")), {"videos.ok_has_no_error"}),
     "too many failed videos": (_add_failed_videos(2), {"run.failure_ratio"}),
+    # Curation: statuses and reasons, duplicates, tracks, score ranges, near-duplicate videos.
+    "unknown face status": (_first_face(_set("status", "maybe")), {"faces.status_known", "tracks.faces_kept_match"}),
+    "filtered without a reason": (
+        _face_where("filtered", lambda r: r.update(filter_reason=None, filter_reasons=[])),
+        {"faces.filtered_iff_reasons"},
+    ),
+    "reason not the first failed": (_face_where("filtered", _set("filter_reason", "at_border")), {"faces.filter_reason_is_first"}),
+    "unknown reason": (
+        _face_where("filtered", lambda r: r.update(filter_reason="sleepy", filter_reasons=["sleepy"])),
+        {"faces.filter_reasons_known"},
+    ),
+    "reason on a kept face": (
+        _face_where("ok", lambda r: r.update(filter_reason="blurry", filter_reasons=["blurry"])),
+        {"faces.filtered_iff_reasons"},
+    ),
+    "duplicate of a filtered face": (_duplicate_of_a_filtered_face, {"faces.duplicate_of_kept_face", "tracks.faces_kept_match"}),
+    "kept face naming a duplicate_of": (_face_where("ok", lambda r: r.update(duplicate_of=r["face_id"])), {"faces.duplicate_of_kept_face"}),
+    "face of no track": (_drop_first_track, {"faces.track_in_tracks"}),
+    "negative sharpness": (_first_face(_set("sharpness", -1.0)), {"faces.sharpness_in_range"}),
+    "yaw past 180": (_first_face(_set("yaw_deg", 400.0)), {"faces.yaw_deg_in_range"}),
+    "quality above 1": (_first_face(_set("quality_score", 1.5)), {"faces.quality_score_in_range"}),
+    "bad crop hash": (_first_face(_set("crop_phash", "xyz")), {"faces.crop_phash_format"}),
+    "video a near-duplicate of itself": (
+        _first_video(lambda r: r.update(near_duplicate_of=r["video_id"])),
+        {"videos.near_duplicate_of_known"},
+    ),
+    "track span reversed": (_first_track(lambda r: r.update(first_pts_s=r["last_pts_s"] + 1.0)), {"tracks.span_ordered"}),
+    "track face count wrong": (_first_track(lambda r: r.update(faces=r["faces"] + 1)), {"tracks.faces_match"}),
+    "best face of another track": (_first_track(_set("best_face_id", "0" * 32)), {"tracks.best_face_in_track"}),
 }
 
 
@@ -230,10 +292,11 @@ def test_a_dataset_without_faces_is_valid(dataset):
             row["faces_found"] = 0
 
     _faces_table(lambda t: t.slice(0, 0))(dataset)
+    edit_table(dataset, "tracks.parquet", lambda t: t.slice(0, 0))
     edit_rows(dataset, "videos.parquet", no_faces)
     report = validate(dataset)
     assert report.failed_checks() == set(), report.summary()
-    assert {s.suite: s.rows for s in report.suites} == {"videos": 5, "faces": 0, "crops": 0, "run": 1}
+    assert {s.suite: s.rows for s in report.suites} == {"videos": 5, "faces": 0, "crops": 0, "tracks": 0, "run": 1}
 
 
 def test_schema_checks_follow_the_arrow_schema():
@@ -257,7 +320,7 @@ def test_partitioning_does_not_change_the_outcome(dataset):
     _duplicate_face_id(dataset)
     report = validate(dataset, partition_rows=12)
     assert {s.suite: s.partitions for s in report.suites}["faces"] >= 3
-    assert report.failed_checks() == {"faces.face_id_unique"}, report.summary()
+    assert report.failed_checks() == {"faces.face_id_unique", "tracks.best_face_in_track"}, report.summary()
     # Both copies of the key land in one partition, so the count is exact.
     assert report.errors[0].detail.startswith("2 of ")
 

@@ -1,0 +1,70 @@
+"""The per-video curation stages (quality, tracks) over the video pass's outcomes.
+
+For each video that came out of the video pass ok (detections, crops, frame
+signatures), :class:`CurateVideos` returns its stored quality scores and track
+assignments under the current fingerprints, or computes and stores the missing
+ones. Nothing here decodes: the quality stage reads the crop files, the tracks
+stage the detections and frame signatures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipeline.config import CurateOptions
+from pipeline.curate.quality import QualityStage, VideoFaces
+from pipeline.curate.tracks import TrackParams, TrackStage, VideoTrackInput
+from pipeline.stages.base import Stage
+from pipeline.stages.video import VideoOutcome, VideoPass
+
+
+@dataclass(frozen=True)
+class CuratedVideo:
+    """A video's stored curation work: per-face scores and track assignments."""
+
+    video_id: str
+    quality: pa.Table
+    tracks: pa.Table
+
+
+class CurateVideos:
+    def __init__(self, job: VideoPass, dataset_dir: Path, curate: CurateOptions) -> None:
+        if job.align is None or job.frames is None:
+            raise ValueError("curation needs the video pass's crops and frame signatures")
+        self.quality = QualityStage(dataset_dir, upstream={"detect": job.detect.fingerprint, "align": job.align.fingerprint})
+        self.tracks = TrackStage(
+            TrackParams.of(curate), dataset_dir, upstream={"detect": job.detect.fingerprint, "frames": job.frames.fingerprint}
+        )
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return (self.quality, self.tracks)
+
+    def stored(self, video_id: str) -> CuratedVideo | None:
+        quality, tracks = self.quality.load(video_id), self.tracks.load(video_id)
+        return None if quality is None or tracks is None else CuratedVideo(video_id, quality, tracks)
+
+    def run_one(self, outcome: VideoOutcome | None) -> CuratedVideo | None:
+        """The video's curation work (stored, or done now); None for a video that failed."""
+        if outcome is None or not outcome.ok or outcome.crops is None or outcome.frames is None:
+            return None
+        vid = outcome.detect.video_id
+        quality = _stored_or_made(
+            self.quality, vid, lambda: self.quality.save_scores(vid, self.quality(VideoFaces(vid, outcome.detections, outcome.crops)))
+        )
+        tracks = _stored_or_made(
+            self.tracks, vid, lambda: self.tracks.save_tracks(vid, self.tracks(VideoTrackInput(vid, outcome.detections, outcome.frames)))
+        )
+        return CuratedVideo(vid, quality, tracks)
+
+
+def _stored_or_made(stage: Stage, video_id: str, make: Callable[[], pa.Table]) -> pa.Table:
+    stored = stage.load(video_id)
+    if stored is not None:
+        stage.count(reused=1)
+        return stored
+    return make()
