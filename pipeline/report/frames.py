@@ -59,7 +59,7 @@ def frame_strip(source: Path | None, is_image: bool, faces: pl.DataFrame, track_
 
 
 def _frame_image(source: Path | None, is_image: bool, frame: dict) -> tuple[np.ndarray, str]:
-    width = STRIP_PX
+    width = min(STRIP_PX, max(2, frame["frame_width_px"]))  # never enlarged
     height = max(2, round(frame["frame_height_px"] * width / max(1, frame["frame_width_px"])))
     if source is None:
         return _blank(width, height), "source video not available (no corpus given, or not found): boxes on a blank frame"
