@@ -35,7 +35,6 @@ from pipeline.detection.registry import DETECTORS
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
 
-
 # Where ``facecorpus report`` writes inside a dataset folder when report.out is unset.
 REPORT_DIR = "report"
 

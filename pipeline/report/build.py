@@ -105,7 +105,9 @@ def _video_parts(dataset: Path, tmp: Path, corpus_root: Path | None, video: dict
     numbers: dict[str, int] = {}
     tracks = []
     if "track_id" in faces.columns:
-        order = faces.filter(pl.col("track_id").is_not_null()).group_by("track_id").agg(pl.col("pts_s").min().alias("t"), pl.len().alias("n"))
+        order = (
+            faces.filter(pl.col("track_id").is_not_null()).group_by("track_id").agg(pl.col("pts_s").min().alias("t"), pl.len().alias("n"))
+        )
         for number, (track_id, _, _) in enumerate(order.sort("t", "track_id").iter_rows(), start=1):
             numbers[track_id] = number
         for track_id, _, count in order.sort(["n", "t"], descending=[True, False]).head(TRACKS_PER_PAGE).iter_rows():

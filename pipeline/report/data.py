@@ -111,8 +111,9 @@ def breakdowns(tables: Tables) -> list[Breakdown]:
             continue
         videos = tables.videos.group_by(pl.col(name).fill_null(NONE_LABEL)).agg(pl.len().alias("videos"))
         faces = (
-            tables.faces.group_by(pl.col(name).fill_null(NONE_LABEL))
-            .agg(pl.len().alias("faces"), (pl.col("status") == KEPT).sum().alias("kept"))
+            tables.faces.group_by(pl.col(name).fill_null(NONE_LABEL)).agg(
+                pl.len().alias("faces"), (pl.col("status") == KEPT).sum().alias("kept")
+            )
             if name in tables.faces.columns
             else pl.DataFrame({name: [], "faces": [], "kept": []}, schema={name: pl.String, "faces": pl.UInt32, "kept": pl.UInt32})
         )

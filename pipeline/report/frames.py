@@ -43,9 +43,13 @@ class DrawnFrame:
     note: str  # empty when decoded from the source; else why the frame is blank
 
 
-def frame_strip(source: Path | None, is_image: bool, faces: pl.DataFrame, track_numbers: dict[str, int], out: Path, name: str) -> list[DrawnFrame]:
+def frame_strip(
+    source: Path | None, is_image: bool, faces: pl.DataFrame, track_numbers: dict[str, int], out: Path, name: str
+) -> list[DrawnFrame]:
     """Draw up to STRIP_FRAMES of the video's frames that have faces, spread over the video."""
-    frames = spread(faces.select("frame_index", "pts_s", "frame_width_px", "frame_height_px").unique("frame_index").sort("frame_index"), STRIP_FRAMES)
+    frames = spread(
+        faces.select("frame_index", "pts_s", "frame_width_px", "frame_height_px").unique("frame_index").sort("frame_index"), STRIP_FRAMES
+    )
     drawn = []
     for frame in frames.iter_rows(named=True):
         image, note = _frame_image(source, is_image, frame)

@@ -20,7 +20,17 @@ from pipeline.report.plots import Plot
 from pipeline.report.sheets import Cell, Sheet
 from pipeline.report.validation import FailedCheck, ValidationView
 
-FACE_TABLE_COLUMNS = ("frame_index", "pts_s", "status", "filter_reason", "det_score", "quality_score", "face_size_px", "sharpness", "yaw_deg")
+FACE_TABLE_COLUMNS = (
+    "frame_index",
+    "pts_s",
+    "status",
+    "filter_reason",
+    "det_score",
+    "quality_score",
+    "face_size_px",
+    "sharpness",
+    "yaw_deg",
+)
 
 
 @dataclass(frozen=True)

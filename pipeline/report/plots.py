@@ -82,7 +82,7 @@ def _counts_plot(out: Path, name: str, title: str, counts: np.ndarray) -> Plot:
         top = int(min(counts.max(), np.percentile(counts, 99.5) if counts.size > 200 else counts.max()))
         values, tally = np.unique(np.minimum(counts, top), return_counts=True)
         ax.bar(values, tally, color=KEPT_COLOUR, width=0.8 if top < 40 else max(1.0, top / 40))
-    _finish(ax, title, f"count (values above the 99.5th percentile shown at it)", "occurrences")
+    _finish(ax, title, "count (values above the 99.5th percentile shown at it)", "occurrences")
     return Plot(_save(fig, out, name), title, f"{counts.size} in all")
 
 

@@ -57,7 +57,9 @@ def contact_sheet(dataset: Path, faces: pl.DataFrame, out: Path, name: str, colu
         x, y = (index % columns) * THUMB_PX, (index // columns) * THUMB_PX
         mosaic[y : y + THUMB_PX, x : x + THUMB_PX] = thumb if thumb is not None else _missing()
         cv2.rectangle(mosaic, (x, y + THUMB_PX - 3), (x + THUMB_PX - 1, y + THUMB_PX - 1), STATUS_BGR.get(row.get("status"), (0, 0, 0)), -1)
-        cells.append(Cell(row["face_id"], row["video_id"], row.get("crop_path") or "", _title(row, thumb is not None), x, y, thumb is not None))
+        cells.append(
+            Cell(row["face_id"], row["video_id"], row.get("crop_path") or "", _title(row, thumb is not None), x, y, thumb is not None)
+        )
     data = cv2.imencode(".jpg", mosaic, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
     return Sheet(write(out, f"sheets/{name}.jpg", data), mosaic.shape[1], mosaic.shape[0], THUMB_PX, tuple(cells))
 

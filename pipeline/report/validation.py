@@ -73,7 +73,10 @@ def _failed(result: dict, tables: Tables) -> FailedCheck:
     config = result.get("expectation_config") or {}
     meta = config.get("meta") or {}
     body = result.get("result") or {}
-    samples = [s if isinstance(s, dict) else {"value": s} for s in (body.get("partial_unexpected_list") or [])[:EXAMPLE_ROWS]]
+    # The index list carries the row's key (a crop's path, a face's id) with the failing values; the plain
+    # list only the values (a pair of sha256s, say), so it is the fallback.
+    raw = body.get("partial_unexpected_index_list") or body.get("partial_unexpected_list") or []
+    samples = [s if isinstance(s, dict) else {"value": s} for s in raw[:EXAMPLE_ROWS]]
     observed = body.get("observed_value")
     exception = _exception(result.get("exception_info") or {})
     return FailedCheck(
