@@ -49,7 +49,8 @@ class ReportResult:
     video_pages: int
 
     def summary(self) -> str:
-        return f"report: {self.index} ({self.files} files, {self.size_bytes / 1e6:.1f} MB, {self.video_pages} video pages, {self.wall_s:.1f} s)"
+        size_mb = self.size_bytes / 1e6
+        return f"report: {self.index} ({self.files} files, {size_mb:.1f} MB, {self.video_pages} video pages, {self.wall_s:.1f} s)"
 
 
 def build_report(request: ReportRequest) -> ReportResult:

@@ -16,7 +16,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max
 nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:8px 0;font-size:14px;z-index:1}
 nav a{margin-right:14px}
 h1{font-size:24px}h2{font-size:19px;margin-top:28px;border-bottom:1px solid #eee}h3{font-size:15px}
-table{border-collapse:collapse;font-size:13px;margin:6px 0;display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:13px;margin:6px 0;display:block;overflow-x:auto;max-width:100%}
+td,th{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .figs{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0}figcaption{font-size:11px;color:#666;max-width:384px}
 .ok{color:#2b8a3e}.bad{color:#c92a2a}.warn{color:#e8590c}.muted{color:#777;font-size:12px}

@@ -146,7 +146,8 @@ def video_page(site: Site, parts: VideoParts) -> str:
     root = "../"
     video = parts.video
     facts = [(k, video.get(k)) for k in ("uri", "video_id", "status", "error", "width_px", "height_px", "duration_s", "fps", "sampling",
-                                         "frames_sampled", "faces_found", "detector", "preset", "license", "consent", "split", "label")]  # fmt: skip
+                                         "frames_sampled", "faces_found", "detector", "preset", "license", "consent", "split",
+                                         "label")]  # fmt: skip
     body = [html.table(("", ""), facts)]
     body.append("<h2>Sampled frames</h2><p class=muted>Boxes: green kept, orange filtered, grey duplicate; dots: landmarks; "
                 "T<i>n</i>: track number. Click a box for its row.</p>")  # fmt: skip
