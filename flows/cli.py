@@ -61,6 +61,9 @@ def _run(options: Options, only: list[str] | None = None) -> int:
         out = options.extract.out_dir
         print(report.markdown())
         print(f"manifests: {out / VIDEOS_MANIFEST}, {out / FACES_MANIFEST}\ncrops: {out / CROPS_DIR}")
+        from pipeline.report.build import INDEX
+
+        print(f"report: {options.report.out_path(out) / INDEX} (open it in a browser; no server needed)")
         return 0
     print(f"facecorpus: ingest ended {state.type.value}: {state.message}", file=sys.stderr)
     return 1

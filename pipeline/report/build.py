@@ -5,6 +5,7 @@ build leaves the old one). What is drawn is capped (``pipeline/report/caps.py``,
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import time
@@ -22,10 +23,12 @@ from pipeline.report.output import write
 from pipeline.report.plots import draw_plots
 from pipeline.report.sheets import contact_sheet, inside
 from pipeline.report.validation import read_validation
+from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 INDEX = "index.html"
 # The ingest flow's report (its Prefect artifact's markdown), written next to the manifests.
 INGEST_REPORT = "ingest-report.md"
+REPORT_KEY = "report-key.txt"  # what the report was built from (report_key); written last
 VALIDATION_JSON = "validation.json"  # pipeline/validate/suites.py:REPORT_NAME (not imported: it would load GX)
 
 
@@ -53,6 +56,23 @@ class ReportResult:
         return f"report: {self.index} ({self.files} files, {size_mb:.1f} MB, {self.video_pages} video pages, {self.wall_s:.1f} s)"
 
 
+def report_key(request: ReportRequest) -> str:
+    """sha256 over what the report shows: the manifests' and validation.json's bytes, the request
+    (but where it goes) and the report code's source. Equal keys: the same report."""
+    digest = hashlib.sha256(repr({**request.__dict__, "out": None}).encode())
+    sources = sorted(Path(__file__).parent.glob("*.py"))
+    for path in [*(request.dataset / n for n in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST)), request.reports_dir / VALIDATION_JSON,
+                 *sources]:  # fmt: skip
+        digest.update(path.name.encode() + (path.read_bytes() if path.is_file() else b"-"))
+    return digest.hexdigest()
+
+
+def is_current(request: ReportRequest) -> bool:
+    """True when the report at ``request.out`` was built from exactly this (a rerun that changed nothing)."""
+    stored = request.out / REPORT_KEY
+    return stored.is_file() and stored.read_text(encoding="utf-8").strip() == report_key(request)
+
+
 def build_report(request: ReportRequest) -> ReportResult:
     started = time.perf_counter()
     dataset, out = request.dataset.resolve(), request.out.resolve()
@@ -62,6 +82,7 @@ def build_report(request: ReportRequest) -> ReportResult:
     tmp.chmod(0o755)  # mkdtemp makes it 0700; the report is for people to read
     try:
         _write_pages(request, dataset, out, tmp, tables)
+        write(tmp, REPORT_KEY, report_key(request).encode())
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
