@@ -53,6 +53,10 @@ def test_first_run_processes_everything_in_shards(first_run):
     faces = pl.read_parquet(out / "faces.parquet")
     assert faces.height == report.faces >= 2 + 3 + 6 + 20
     assert len(list((out / "batches").glob("*.json"))) == 1 and len(list((out / "batches").glob("*/*.done"))) == 3
+    # The dataset report and the run's markdown outlive the temporary Prefect server (issue 16).
+    assert (out / "report" / "index.html").is_file() and list((out / "report" / "video").glob("*.html"))
+    markdown = (out / "ingest-report.md").read_text()
+    assert "| videos ok / failed |" in markdown and "## Dataset report" in markdown
 
 
 def test_second_run_processes_nothing_and_writes_nothing(first_run):
@@ -177,6 +181,7 @@ def test_too_many_failures_fail_the_flow_and_the_artifact_lists_them(prefect_ser
     markdown = asyncio.run(artifact_markdown())
     assert "| videos ok / failed | 1 / 1 |" in markdown and "0.500 (max 0.25: FAILED)" in markdown
     assert "bad.mp4: not a readable video or image" in markdown
+    assert f"[{tmp_path / 'out' / 'report' / 'index.html'}]" in markdown  # the artifact links to the dataset report
 
 
 def test_serve_creates_a_cron_deployment(prefect_server, flow_corpus, tmp_path):
