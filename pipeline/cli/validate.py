@@ -49,4 +49,9 @@ def run_validate(args: argparse.Namespace) -> int:
         only=args.suites.split(",") if args.suites else None,
     )
     print(report.summary())
+    if not args.suites:  # a dataset (a release folder's shards suite has no faces to join examples to)
+        from pipeline.report.build import write_validation_page
+
+        # The Data Docs index draws its table with scripts from a CDN (blank offline); this page does not.
+        print(f"validation, in plain words with example rows and paths: {write_validation_page(dataset, report.report_json.parent)}")
     return 0 if report.passed else EXIT_CONTRACT_FAILED

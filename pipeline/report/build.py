@@ -16,6 +16,7 @@ import polars as pl
 
 from pipeline.corpus.load import load_corpus
 from pipeline.errors import CorpusError
+from pipeline.fsutil import atomic_write_bytes
 from pipeline.report import data, pages
 from pipeline.report.caps import FACES_PER_TRACK, IDENTITIES, TRACKS_PER_PAGE
 from pipeline.report.frames import frame_strip
@@ -29,7 +30,8 @@ INDEX = "index.html"
 # The ingest flow's report (its Prefect artifact's markdown), written next to the manifests.
 INGEST_REPORT = "ingest-report.md"
 REPORT_KEY = "report-key.txt"  # what the report was built from (report_key); written last
-VALIDATION_JSON = "validation.json"  # pipeline/validate/suites.py:REPORT_NAME (not imported: it would load GX)
+VALIDATION_JSON = "validation.json"
+VALIDATION_PAGE = "validation.html"  # pipeline/validate/suites.py:REPORT_NAME (not imported: it would load GX)
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def _write_pages(request: ReportRequest, dataset: Path, out: Path, tmp: Path, ta
         identity_sheets=_identity_sheets(dataset, tables, tmp, request.sheet_faces),
     )
     write(tmp, INDEX, pages.index_page(site, tables, parts, validation).encode())
-    write(tmp, "validation.html", pages.validation_page(site, validation).encode())
+    write(tmp, VALIDATION_PAGE, pages.validation_page(site, validation).encode())
     faces_of = tables.faces.filter(pl.col("video_id").is_in(list(site.video_pages))).partition_by("video_id", as_dict=True)
     sheets = {}
     root = _corpus_root(request.corpus)
@@ -121,6 +123,17 @@ def _write_pages(request: ReportRequest, dataset: Path, out: Path, tmp: Path, ta
         sheets[video["video_id"]] = contact_sheet(dataset, data.spread(kept_first, request.sheet_faces), tmp, f"video-{video['video_id']}")
         write(tmp, f"video/{video['video_id']}.html", pages.video_page(site, _video_parts(dataset, tmp, root, video, faces)).encode())
     write(tmp, "videos.html", pages.videos_page(site, listed, sheets).encode())
+
+
+def write_validation_page(dataset: Path, reports_dir: Path) -> Path:
+    """``<reports_dir>/validation.html``: the validation result in plain words, on its own (what
+    ``facecorpus validate`` prints instead of the Data Docs index, which needs a CDN)."""
+    dataset, reports_dir = dataset.resolve(), reports_dir.resolve()
+    tables = data.load_tables(dataset)
+    view = read_validation(reports_dir / VALIDATION_JSON, tables)
+    page = reports_dir / VALIDATION_PAGE
+    atomic_write_bytes(page, pages.validation_page(pages.Site(dataset, reports_dir, frozenset()), view, standalone=True).encode())
+    return page
 
 
 def _video_parts(dataset: Path, tmp: Path, corpus_root: Path | None, video: dict, faces: pl.DataFrame) -> pages.VideoParts:

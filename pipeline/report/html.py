@@ -27,10 +27,11 @@ code{font-size:12px;word-break:break-all}
 """
 
 
-def page(title: str, body: str, root: str) -> str:
-    """A whole page; ``root`` is the relative path from the page to the report folder ("" or "../")."""
+def page(title: str, body: str, root: str | None) -> str:
+    """A whole page; ``root`` is the relative path from the page to the report folder ("" or "../"),
+    None for a page on its own (no links to the report's other pages)."""
     links = (("index.html", "overview"), ("videos.html", "videos"), ("validation.html", "validation"))
-    nav = "".join(f'<a href="{root}{href}">{label}</a>' for href, label in links)
+    nav = "".join(f'<a href="{root}{href}">{label}</a>' for href, label in links) if root is not None else "facecorpus"
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{STYLE}</style></head>'

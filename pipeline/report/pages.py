@@ -173,7 +173,7 @@ def _face_rows(site: Site, parts: VideoParts, root: str) -> str:
     return f"<h2>Face rows{more}</h2>" + html.table(("face_id", "track", *columns, "crop"), rows, raw_columns=(0, len(columns) + 2))
 
 
-def validation_page(site: Site, validation: ValidationView) -> str:
+def validation_page(site: Site, validation: ValidationView, standalone: bool = False) -> str:
     body = [f"<p>{_verdict(validation)}. Source: <code>{escape(str(validation.source))}</code></p>"]
     if validation.data_docs is not None and validation.data_docs.is_file():
         pages = validation.data_docs.parent / "validations"
@@ -183,7 +183,7 @@ def validation_page(site: Site, validation: ValidationView) -> str:
         verdict = "every check passed" if not suite.failed else f"{len(suite.failed)} of {suite.checks} checks failed"
         body.append(f"<h2>{escape(suite.suite)}: {suite.rows:,} rows, {suite.checks} checks, {verdict}</h2>")
         body += [_failed_check(f) for f in suite.failed]
-    return html.page("validation", "\n".join(body), "")
+    return html.page("validation", "\n".join(body), None if standalone else "")
 
 
 def _failed_check(failed: FailedCheck) -> str:

@@ -20,7 +20,7 @@ from pipeline.cli.main import main as cli_main
 from pipeline.media.probe import probe
 from pipeline.media.sampling import iter_frames
 from pipeline.media.spec import SampleSpec
-from pipeline.report.build import ReportRequest, build_report
+from pipeline.report.build import ReportRequest, build_report, write_validation_page
 from pipeline.report.caps import STRIP_PX, THUMB_PX
 from pipeline.validate.suites import validate_dataset
 from schemas.manifests import FACES_MANIFEST
@@ -122,6 +122,9 @@ def test_validation_page_says_what_failed_with_the_offending_crop_path(dataset, 
     face_id = pl.read_parquet(broken / FACES_MANIFEST).filter(pl.col("crop_path") == crop_path)["face_id"][0]
     assert face_id in text  # joined back to its face row
     assert "FAILED" in text_of(broken / "report" / "index.html")
+    # What `facecorpus validate` writes and prints instead of the Data Docs index (which needs a CDN).
+    page = write_validation_page(broken, broken / "reports")
+    assert page == broken / "reports" / "validation.html" and crop_path in text_of(page) and "index.html" not in page.read_text()
 
 
 def test_identities_get_sheets_and_bad_crop_paths_are_never_read(dataset, tmp_path):
