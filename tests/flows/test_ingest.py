@@ -56,7 +56,7 @@ def test_first_run_processes_everything_in_shards(first_run):
     # The dataset report and the run's markdown outlive the temporary Prefect server (issue 16).
     assert (out / "report" / "index.html").is_file() and list((out / "report" / "video").glob("*.html"))
     markdown = (out / "ingest-report.md").read_text()
-    assert "| videos ok / failed |" in markdown and "## Dataset report" in markdown
+    assert "| videos ok / failed |" in markdown and "## Validation" in markdown
 
 
 def test_second_run_processes_nothing_and_writes_nothing(first_run):
