@@ -226,3 +226,17 @@ def test_pipeline_never_imports_prefect():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_ingest_command_prints_where_the_report_is(prefect_server, tmp_path, capsys):
+    """What `make demo` shows at its end: the dataset report's path (issue 16)."""
+    from flows.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(fixture("two_people.jpg"), corpus / "two.jpg")
+    out = (tmp_path / "out").resolve()
+    assert main(["ingest", str(corpus), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report' / 'index.html'}" in printed and (out / "report" / "index.html").is_file()
+    assert f"validation, in plain words: {out / 'report' / 'validation.html'}" in printed
