@@ -214,7 +214,8 @@ def test_float_noise_passes_and_a_real_change_of_any_kind_fails():
         }
     )
     recorded = summary(table)
-    noisy = table.with_columns(pl.col("x_px") * (1 + 1e-7), pl.col("pts").list.eval(pl.element() + 1e-6), pl.lit("0fff").alias("crop_phash"))
+    noise = (pl.col("x_px") * (1 + 1e-7), pl.col("pts").list.eval(pl.element() + 1e-6), pl.lit("0fff").alias("crop_phash"))
+    noisy = table.with_columns(*noise)
     assert same_output(recorded, summary(noisy))
     changes = [
         table.with_columns(pl.col("x_px") + 0.5),
