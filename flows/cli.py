@@ -61,6 +61,11 @@ def _run(options: Options, only: list[str] | None = None) -> int:
         out = options.extract.out_dir
         print(report.markdown())
         print(f"manifests: {out / VIDEOS_MANIFEST}, {out / FACES_MANIFEST}\ncrops: {out / CROPS_DIR}")
+        from pipeline.report.build import INDEX, VALIDATION_PAGE
+
+        report_dir = options.report.out_path(out)
+        print(f"report: {report_dir / INDEX} (open it in a browser; no server needed)")
+        print(f"validation, in plain words: {report_dir / VALIDATION_PAGE}")
         return 0
     print(f"facecorpus: ingest ended {state.type.value}: {state.message}", file=sys.stderr)
     return 1

@@ -4,7 +4,8 @@ snapshot + plan -> one task per shard (never per video or frame: thousands of
 task runs make a Prefect server unstable; each video goes through the video
 pass and the per-video curation stages) -> curate and merge -> validate (the Great
 Expectations contracts) -> a markdown artifact with counts, failures,
-throughput and the validation summary -> the failure-ratio gate, then the
+throughput and the validation summary (also written to ``<dataset>/ingest-report.md``)
+and a link artifact to the dataset's HTML report (``<dataset>/report/index.html``) -> the failure-ratio gate, then the
 contracts' gate (an error-level failure ends the run Failed).
 Cross-run skipping comes from the stages' completion markers, not from
 Prefect's cache (whose default key includes the flow run id).
@@ -15,9 +16,10 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
@@ -25,6 +27,7 @@ from pipeline.config import IngestOptions, Options
 from pipeline.corpus.plan import Shard
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import TransientError
+from pipeline.fsutil import atomic_write_bytes
 from pipeline.runs import ingest as lib
 
 FLOW_NAME = "ingest"
@@ -61,6 +64,22 @@ def validate_task(options: Options) -> ValidationOutcome:
         reuse=True,
     )
     return ValidationOutcome(report.passed, report.summary())
+
+
+@task(name="report")
+def dataset_report_task(options: Options, markdown: str) -> Path:
+    """The run's markdown next to the dataset (it outlives a temporary Prefect server), then the
+    dataset's offline HTML report (``pipeline/report``), which links to it; returns its index.
+    Both are left as they are when the dataset and its validation are unchanged (rerun idempotent)."""
+    from pipeline.cli.report import report_request
+    from pipeline.report.build import INDEX, INGEST_REPORT, build_report, is_current
+
+    dataset = options.extract.out_dir
+    request = report_request(options, dataset)
+    if is_current(request):  # nothing changed since the last report: a rerun writes nothing
+        return request.out / INDEX
+    atomic_write_bytes(dataset / INGEST_REPORT, markdown.encode())
+    return build_report(request).index
 
 
 def _transient_only(task_, task_run, state) -> bool:
@@ -107,7 +126,10 @@ def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
     report = lib.finish(parsed, plan, reports, started)
     validation = validate_task(parsed)
     markdown = report.markdown() + "\n## Validation\n\n```\n" + validation.summary + "\n```\n"
+    index = dataset_report_task(parsed, markdown)
+    markdown += f"\n## Dataset report\n\n[{index}]({index.as_uri()}) (offline HTML: contact sheets, plots, a page per video)\n"
     create_markdown_artifact(key="ingest-report", markdown=markdown, description="facecorpus ingest report")
+    create_link_artifact(key="dataset-report", link=index.as_uri(), link_text=str(index), description="the dataset's HTML report")
     if not report.gate_passed:
         raise FailureRatioExceeded(
             f"{report.failed} of {report.videos} videos failed ({report.failure_ratio:.1%} > {report.max_failure_ratio:.1%}): "

@@ -1,7 +1,7 @@
 """Every option of the pipeline, defined once: its params.yaml key, its default and its help.
 
 A params.yaml section is one frozen dataclass here (``extract``, ``curate``, ``select``,
-``ingest``, ``validate``, ``pack``, ``sample_corpus``, ``corpus``, ``dvc``); a field is one key of it.
+``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``); a field is one key of it.
 The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a
 default shown by ``--help`` is the default used. :class:`Options` holds every
 section: it is parsed once at the edge (defaults <- params.yaml <- flags, unknown
@@ -34,6 +34,9 @@ from pipeline.detection.base import (
 from pipeline.detection.registry import DETECTORS
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
+
+# Where ``facecorpus report`` writes inside a dataset folder when report.out is unset.
+REPORT_DIR = "report"
 
 
 def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, required: bool = False) -> Any:
@@ -215,6 +218,26 @@ class SelectOptions:
 
 
 @dataclass(frozen=True)
+class ReportOptions:
+    """params.yaml ``report``: ``facecorpus report DATASET``, the offline HTML report; its caps (these and
+    ``pipeline/report/caps.py``) bound its time and size whatever the dataset's (bench/report_1m.py)."""
+
+    dataset: str | None = option(None, "dataset folder (videos.parquet, faces.parquet, crops/)", required=True)
+    out: str | None = option(None, "folder to write the report to (index.html); unset: <dataset>/report")
+    corpus: str | None = option(None, "corpus folder or manifest to draw the video pages' frames from; unset: extract.corpus")
+    card: str | None = option(None, "the dataset card (releases/vX.md) or folder of cards to link to; unset: none")
+    sheet_faces: int = option(48, "at most this many crops per contact sheet (per video, per reason, per identity)")
+    video_pages: int = option(100, "at most this many videos get a page (most faces first); the rest are only listed")
+
+    def check(self) -> None:
+        if self.sheet_faces < 1 or self.video_pages < 0:
+            raise ValueError(f"report.sheet_faces must be >= 1 and report.video_pages >= 0, got {self.sheet_faces}, {self.video_pages}")
+
+    def out_path(self, dataset: Path) -> Path:
+        return Path(self.out).expanduser() if self.out else Path(dataset) / REPORT_DIR
+
+
+@dataclass(frozen=True)
 class SampleCorpusOptions:
     """params.yaml ``sample_corpus``: where ``facecorpus sample-corpus`` renders the bundled corpus."""
 
@@ -248,6 +271,7 @@ class Options:
     ingest: IngestOptions = IngestOptions()
     validate: ValidateOptions = ValidateOptions()
     pack: PackOptions = PackOptions()
+    report: ReportOptions = ReportOptions()
     sample_corpus: SampleCorpusOptions = SampleCorpusOptions()
     corpus: CorpusOptions = CorpusOptions()
     dvc: DvcOptions = DvcOptions()

@@ -22,7 +22,7 @@ LAYERS = (
     ("pipeline.config",),
     ("pipeline.stages", "pipeline.validate"),
     ("pipeline.curate",),
-    ("pipeline.runs", "pipeline.release"),
+    ("pipeline.runs", "pipeline.release", "pipeline.report"),
     ("pipeline.cli",),
     ("flows",),
 )

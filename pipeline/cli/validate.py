@@ -49,4 +49,19 @@ def run_validate(args: argparse.Namespace) -> int:
         only=args.suites.split(",") if args.suites else None,
     )
     print(report.summary())
+    if not args.suites:  # a dataset (a release folder's shards suite has no faces to join examples to)
+        print(_validation_page(dataset, report.report_json.parent))
     return 0 if report.passed else EXIT_CONTRACT_FAILED
+
+
+def _validation_page(dataset: Path, reports_dir: Path) -> str:
+    """The plain-words page (``pipeline/report``): the Data Docs index draws its table with scripts
+    from a CDN (blank offline); this page does not. Not writing it never changes the exit status."""
+    import polars as pl
+
+    from pipeline.report.build import write_validation_page
+
+    try:
+        return f"validation, in plain words with example rows and paths: {write_validation_page(dataset, reports_dir)}"
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        return f"validation page not written: {exc}"

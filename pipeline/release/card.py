@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from pipeline.config import Options
+from pipeline.config import REPORT_DIR, Options
 from schemas.manifests import FACES_MANIFEST, FILTER_REASONS, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 RELEASES_DIR = "releases"
@@ -73,9 +73,18 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
             "data_docs": f"{paths.report.parent.relative_to(repo).as_posix()}/{report['data_docs']}" if report.get("data_docs") else None,
         },
         "video_ids": sorted(videos["video_id"].to_list()),
+        # The offline HTML report that the pack stage writes into the release (pipeline/report).
+        "report": _report_link(repo, paths.release_dir),
     }
     card["changes"] = _changes(repo, card)
     return card
+
+
+def _report_link(repo: Path, release_dir: Path) -> str | None:
+    from pipeline.report.build import INDEX
+
+    index = release_dir / REPORT_DIR / INDEX
+    return index.relative_to(repo).as_posix() if index.is_file() else None
 
 
 def _curation(faces: pl.DataFrame, videos: pl.DataFrame, tracks: Path) -> dict:
@@ -160,6 +169,11 @@ def card_markdown(card: dict) -> str:
         f"- passed: {card['validation']['passed']} (warnings: {', '.join(card['validation']['warnings']) or 'none'})",
         f"- suites: {', '.join(f'{k} ({v} rows)' for k, v in card['validation']['suites'].items())}",
         f"- Data Docs: [{card['validation']['data_docs']}](../{card['validation']['data_docs']})",
+        *(
+            [f"- Dataset report (contact sheets, plots, a page per video, plain-words validation): [{card['report']}](../{card['report']})"]
+            if card.get("report")
+            else []
+        ),
         "",
         "## Changes since the previous release",
         "",

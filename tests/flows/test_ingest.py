@@ -53,6 +53,10 @@ def test_first_run_processes_everything_in_shards(first_run):
     faces = pl.read_parquet(out / "faces.parquet")
     assert faces.height == report.faces >= 2 + 3 + 6 + 20
     assert len(list((out / "batches").glob("*.json"))) == 1 and len(list((out / "batches").glob("*/*.done"))) == 3
+    # The dataset report and the run's markdown outlive the temporary Prefect server (issue 16).
+    assert (out / "report" / "index.html").is_file() and list((out / "report" / "video").glob("*.html"))
+    markdown = (out / "ingest-report.md").read_text()
+    assert "| videos ok / failed |" in markdown and "## Validation" in markdown
 
 
 def test_second_run_processes_nothing_and_writes_nothing(first_run):
@@ -177,6 +181,7 @@ def test_too_many_failures_fail_the_flow_and_the_artifact_lists_them(prefect_ser
     markdown = asyncio.run(artifact_markdown())
     assert "| videos ok / failed | 1 / 1 |" in markdown and "0.500 (max 0.25: FAILED)" in markdown
     assert "bad.mp4: not a readable video or image" in markdown
+    assert f"[{tmp_path / 'out' / 'report' / 'index.html'}]" in markdown  # the artifact links to the dataset report
 
 
 def test_serve_creates_a_cron_deployment(prefect_server, flow_corpus, tmp_path):
@@ -221,3 +226,17 @@ def test_pipeline_never_imports_prefect():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_ingest_command_prints_where_the_report_is(prefect_server, tmp_path, capsys):
+    """What `make demo` shows at its end: the dataset report's path (issue 16)."""
+    from flows.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(fixture("two_people.jpg"), corpus / "two.jpg")
+    out = (tmp_path / "out").resolve()
+    assert main(["ingest", str(corpus), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"report: {out / 'report' / 'index.html'}" in printed and (out / "report" / "index.html").is_file()
+    assert f"validation, in plain words: {out / 'report' / 'validation.html'}" in printed

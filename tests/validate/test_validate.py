@@ -419,6 +419,7 @@ def test_cli_reads_its_params_section_and_exits_non_zero_on_errors(dataset, tmp_
     out = capsys.readouterr().out
     assert "PASSED" in out and "WARNING run.faces_per_frame" in out
     assert (tmp_path / "reports" / "validation.json").is_file()
+    assert f"validation, in plain words with example rows and paths: {tmp_path / 'reports' / 'validation.html'}" in out
 
     _first_face(_set("det_score", 2.0))(dataset)
     assert facecorpus(["validate", "--params", str(params), "--gx-dir", str(GX_DIR)]) == 1
