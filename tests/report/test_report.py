@@ -164,7 +164,7 @@ def _chromium_or_skip():
         reason = f"playwright is not installed ({exc})"
         pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: .ci/install-chromium installs Debian's chromium (as root)"
+        reason = f"{CHROMIUM} is missing: the CI entry point (.ci/run) installs Debian's chromium"
         pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     return sync_playwright
 
