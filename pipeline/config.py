@@ -32,6 +32,7 @@ from pipeline.detection.base import (
     DetectorConfig,
 )
 from pipeline.detection.registry import DETECTORS
+from pipeline.embedding.registry import EMBED_CHOICES
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
 
@@ -191,8 +192,18 @@ class CurateOptions:
     dup_max_distance: int = option(6, "faces of a track whose crops' 64-bit perceptual hashes differ in at most this many bits: duplicates")
     video_dup_max_distance: int = option(10, "two sampled frames whose 64-bit perceptual hashes differ in at most this many bits match")
     video_dup_min_share: float = option(0.8, "videos are near-duplicates when this share of each one's frames matches the other's")
+    embedder: str = option("dlib", "identity embedder: dlib, arcface (a local pack under extract.models_root), none", choices=EMBED_CHOICES)
+    embed_per_track: int = option(3, "embed each track by this many of its best faces (by quality_score)")
+    identity_max_distance: float = option(0.0, "tracks closer than this (unit vectors) are one person; 0: the embedder's own")
+    split_train: float = option(0.8, "share of groups (an identity, else a fake's original, else a video) hashed into train")
+    split_val: float = option(0.1, "share of groups hashed into val")
+    split_test: float = option(0.1, "share of groups hashed into test")
+    reassign_splits: bool = option(False, "hash new groups into the ratios, ignoring the corpus's split (recorded groups never move)")
 
     def check(self) -> None:
+        ratios = (self.split_train, self.split_val, self.split_test)
+        if self.embed_per_track < 1 or self.identity_max_distance < 0 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6:
+            raise ValueError(f"curate: embed_per_track >= 1, identity_max_distance >= 0, split ratios >= 0 summing to 1: {self}")
         if self.track_max_gap_frames < 0 or self.track_max_shift < 0 or self.track_max_scale_ratio < 1:
             raise ValueError(f"bad curate track options: {self}")
         if not 0 <= self.cut_threshold <= 1 or not 0 <= self.video_dup_min_share <= 1:
