@@ -32,7 +32,7 @@ from pipeline.detection.base import (
     DetectorConfig,
 )
 from pipeline.detection.registry import DETECTORS
-from pipeline.embedding.registry import EMBED_CHOICES
+from pipeline.embedding.options import EmbedOptions
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
 
@@ -170,10 +170,9 @@ class PackOptions:
 
 
 @dataclass(frozen=True)
-class CurateOptions:
-    """params.yaml ``curate``: face tracks, the filters' thresholds (a threshold of 0 turns its
-    rule off), near-duplicate faces and videos. Scores are stored once per face; changing any
-    of these reruns curation from them, never decoding, detection or alignment."""
+class CurateOptions(EmbedOptions):
+    """params.yaml ``curate``: tracks, filters (0 turns a rule off), near-duplicates, identities, splits; changing
+    any of these reruns curation from stored scores, never decoding, detection or alignment (embedder: embedding)."""
 
     cut_threshold: float = option(0.3, "a scene cut between two sampled frames whose colour histograms differ by more than this (0..1)")
     track_max_gap_frames: int = option(1, "a track goes on across this many sampled frames in a row where its face was not found")
@@ -192,17 +191,16 @@ class CurateOptions:
     dup_max_distance: int = option(6, "faces of a track whose crops' 64-bit perceptual hashes differ in at most this many bits: duplicates")
     video_dup_max_distance: int = option(10, "two sampled frames whose 64-bit perceptual hashes differ in at most this many bits match")
     video_dup_min_share: float = option(0.8, "videos are near-duplicates when this share of each one's frames matches the other's")
-    embedder: str = option("dlib", "identity embedder: dlib, arcface (a local pack under extract.models_root), none", choices=EMBED_CHOICES)
-    embed_per_track: int = option(3, "embed each track by this many of its best faces (by quality_score)")
-    identity_max_distance: float = option(0.0, "tracks closer than this (unit vectors) are one person; 0: the embedder's own")
     split_train: float = option(0.8, "share of groups (an identity, else a fake's original, else a video) hashed into train")
     split_val: float = option(0.1, "share of groups hashed into val")
     split_test: float = option(0.1, "share of groups hashed into test")
     reassign_splits: bool = option(False, "hash new groups into the ratios, ignoring the corpus's split (recorded groups never move)")
 
     def check(self) -> None:
-        ratios = (self.split_train, self.split_val, self.split_test)
-        if self.embed_per_track < 1 or self.identity_max_distance < 0 or min(ratios) < 0 or abs(sum(ratios) - 1) > 1e-6:
+        if (
+            min(self.embed_per_track - 1, self.identity_max_distance) < 0
+            or abs(self.split_train + self.split_val + self.split_test - 1) > 1e-6
+        ):
             raise ValueError(f"curate: embed_per_track >= 1, identity_max_distance >= 0, split ratios >= 0 summing to 1: {self}")
         if self.track_max_gap_frames < 0 or self.track_max_shift < 0 or self.track_max_scale_ratio < 1:
             raise ValueError(f"bad curate track options: {self}")
@@ -214,17 +212,19 @@ class CurateOptions:
 
 @dataclass(frozen=True)
 class SelectOptions:
-    """params.yaml ``select``: the training view (``facecorpus select``): at most ``per_track``
-    kept faces per track, best first, spread over the track's time."""
+    """params.yaml ``select``: the training view (``facecorpus select``, ``pipeline/curate/select.py``)."""
 
     dataset: str | None = option(None, "dataset folder (faces.parquet, tracks.parquet)", required=True)
     out: str | None = option(None, "folder to write selection.parquet to", required=True)
     per_track: int = option(8, "at most this many faces per track")
     min_quality: float = option(0.0, "only faces whose quality_score is at least this (0..1)")
     near_duplicate_videos: bool = option(False, "also select from videos flagged near_duplicate_of another")
+    split: str | None = option(None, "only faces whose split_assigned is this (train, val, test, or a corpus split); unset: all")
+    min_identity_faces: int = option(0, "only faces of identities with at least this many kept faces in the dataset; 0: any face")
+    balanced_pairs: bool = option(False, "only paired faces: each fake face with its original face, as many real as fake")
 
     def check(self) -> None:
-        if self.per_track < 1 or not 0 <= self.min_quality <= 1:
+        if self.per_track < 1 or not 0 <= self.min_quality <= 1 or self.min_identity_faces < 0:
             raise ValueError(f"select.per_track must be >= 1 and select.min_quality in [0, 1], got {self.per_track}, {self.min_quality}")
 
 

@@ -41,6 +41,8 @@ PER_VIDEO_TABLES = {
     TRACKS_MANIFEST: ("video_id",),
     PAIRS_MANIFEST: ("video_id", "original_video_id"),
 }
+# The corpus tables a release carries beside the three manifests.
+GROUP_MANIFESTS = (IDENTITIES_MANIFEST, SPLITS_MANIFEST, PAIRS_MANIFEST, EMBEDDINGS_MANIFEST)
 SPLIT_NAMES = ("train", "val", "test")
 IDENTITY_SOURCES = ("cluster", "subject")
 # Bins of the frame signature's colour histogram: hue, saturation, value.

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pipeline.detection.base import DEFAULT_MODELS_ROOT
 from pipeline.embedding.base import DEFAULT_ARCFACE_PACK, DEFAULT_EMBEDDER, EmbedderConfig, face_in_crop
+from pipeline.embedding.options import DEFAULT_PER_TRACK
 from pipeline.embedding.registry import Embedder, embedder_identity, make_embedder
 from pipeline.records import NOT_OUTPUT
 from pipeline.stages import workdir
@@ -29,8 +30,6 @@ from pipeline.stages.base import Stage
 from schemas.manifests import CROPS_SCHEMA, DETECTIONS_SCHEMA, embeddings_schema
 
 EMBEDDINGS_FILE = "embeddings.parquet"
-# dlib: ~100 ms per face; 3 faces let one blurred or turned face not decide a track's identity.
-DEFAULT_PER_TRACK = 3
 
 
 @dataclass(frozen=True)

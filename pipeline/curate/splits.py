@@ -35,6 +35,10 @@ class SplitRatios:
     val: float
     test: float
 
+    def __post_init__(self) -> None:
+        if min(self.train, self.val, self.test) < 0 or self.train + self.val + self.test <= 0:
+            raise ValueError(f"curate.split_train, split_val, split_test must be >= 0 and not all 0, got {self}")
+
     def pick(self, key: str) -> str:
         """The split of a group by a stable hash of its key into [0, 1)."""
         u = int(hashlib.sha256(key.encode()).hexdigest()[:16], 16) / 2.0**64

@@ -28,6 +28,7 @@ from schemas.manifests import (
     CROP_LOCATIONS,
     CROP_LOCATIONS_SCHEMA,
     FACES_MANIFEST,
+    GROUP_MANIFESTS,
     SHARD_INDEX,
     SHARD_INDEX_SCHEMA,
     TRACKS_MANIFEST,
@@ -86,6 +87,9 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
     )
     for name in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST):
         atomic_write_bytes(out_dir / name, (dataset_dir / name).read_bytes(), skip_if_same=True)
+    for name in GROUP_MANIFESTS:  # Curation II's tables, when the dataset has them (curate.embedder none: no embeddings)
+        if (dataset_dir / name).is_file():
+            atomic_write_bytes(out_dir / name, (dataset_dir / name).read_bytes(), skip_if_same=True)
     return PackSummary(len(shards), faces.num_rows, sum(s["size_bytes"] for s in shards), rewritten)
 
 

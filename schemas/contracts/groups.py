@@ -26,7 +26,7 @@ def checks(limits: ContractLimits) -> list[Check]:
         error(
             "groups.key_format",
             "a group key is identity:, video: (a video or a fake's original) and an id",
-            gxe.ExpectColumnValuesToMatchRegex(column="group_key", regex=r"^(identity|video):[0-9a-z-]+$"),
+            gxe.ExpectColumnValuesToMatchRegex(column="group_key", regex=r"^(?:identity|video):[0-9a-z-]+$"),
         ),
         error(
             "groups.one_split_per_group",
