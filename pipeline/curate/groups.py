@@ -23,6 +23,9 @@ from pipeline.curate.pairs import Originals, pair_faces, resolve_originals
 from pipeline.curate.splits import SplitRatios, assign_splits
 from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, IDENTITIES_SCHEMA, PAIRS_SCHEMA, SPLITS_MANIFEST, SPLITS_SCHEMA
 
+# Bump when identities, splits or pairs change for the same inputs (dvc.yaml reads it as a parameter).
+GROUPS_VERSION = 1
+
 
 @dataclass(frozen=True)
 class GroupCounts:

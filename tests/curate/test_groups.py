@@ -143,3 +143,45 @@ def test_a_group_spanning_two_splits_fails_the_contract(grown, tmp_path):
     report = validate_dataset(broken, reports_dir=tmp_path / "reports", build_docs=False)
     failed = {e.check for e in report.errors}
     assert {"groups.faces_one_split", "groups.faces_match_registry", "originals.fake_and_original_one_split"} <= failed
+
+
+def test_select_a_split_identities_and_balanced_pairs(grown, tmp_path):
+    from flows.cli import main as facecorpus
+
+    out, _, (first_faces, _, _), _ = grown
+    faces = pl.read_parquet(out / FACES_MANIFEST)
+    split = first_faces["split_assigned"][0]
+    assert facecorpus(["select", str(out), "--out", str(tmp_path / "a"), "--split", split, "--near-duplicate-videos"]) == 0
+    view = pl.read_parquet(tmp_path / "a" / "selection.parquet")
+    assert view.height > 0 and set(view["split_assigned"]) == {split}
+    kept = faces.filter(pl.col("status") == "ok").group_by("identity_id").len()
+    big = kept.filter(pl.col("len") >= 10)["identity_id"].to_list()
+    assert big and kept.filter(pl.col("len") < 10).height > 0  # the stills' people have a face each
+    code = facecorpus(["select", str(out), "--out", str(tmp_path / "b"), "--min-identity-faces", "10", "--near-duplicate-videos"])
+    assert code == 0 and set(pl.read_parquet(tmp_path / "b" / "selection.parquet")["identity_id"]) == set(big)
+    assert facecorpus(["select", str(out), "--out", str(tmp_path / "c"), "--balanced-pairs", "--per-track", "3"]) == 0
+    view = pl.read_parquet(tmp_path / "c" / "selection.parquet")
+    fake, real = view.filter(pl.col("original_face_id").is_not_null()), view.filter(pl.col("original_face_id").is_null())
+    assert fake.height > 0 and fake.height == real.height
+    assert set(fake["original_face_id"]) == set(real["face_id"])
+    assert set(real["uri"]) == {"orig.mp4"} and set(fake["uri"]) <= {"fake.mp4", "fake_flip.mp4"}
+
+
+def test_dataset_api_exposes_identities_splits_and_pairs(grown, tmp_path):
+    from pipeline.dataset import load
+    from pipeline.release.pack import pack_dataset
+
+    out, *_ = grown
+    pack_dataset(out, tmp_path / "release")
+    ds = load(tmp_path / "release")
+    faces = ds.faces.collect()
+    identities = ds.identities.collect()
+    assert set(identities["identity_id"]) == set(faces["identity_id"]) and "centroid" not in identities.columns
+    assert identities["faces"].sum() == faces.height
+    pairs = ds.pairs.collect()
+    assert pairs.height > 0 and set(pairs["original_face_id"]) <= set(faces["face_id"])
+    for name in set(faces["split_assigned"]):
+        assert ds.split(name).collect().height == faces.filter(pl.col("split_assigned") == name).height
+    assert set(ds.splits.collect()["group_key"]) >= {f"identity:{i}" for i in identities["identity_id"]}
+    assert ds.embeddings.collect()["face_id"].is_in(faces["face_id"].implode()).all()
+    assert ds.identity_aliases == {}
