@@ -65,6 +65,7 @@ class EmbedStage(workdir.PerVideoTable, Stage[VideoEmbedInput, pa.Table]):
     version = 1
     Params = EmbedParams
     inputs = ("detect", "align", "quality", "tracks")
+    columns = embeddings_schema(128)  # the default embedder's width (dlib); arcface's is 512: ``schema``
     work_file = EMBEDDINGS_FILE
     work_folder = workdir.CURATION_DIR
 

@@ -30,6 +30,9 @@ MIN_TOLERANCE_S = 0.05
 MIRROR_ORDER = [1, 0, 2, 4, 3]
 
 
+_PAIR_COLUMNS = {f.name: pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema[f.name] for f in PAIRS_SCHEMA if f.name != "split_assigned"}
+
+
 @dataclass(frozen=True)
 class Originals:
     """fake video_id -> original video_id, and the fakes whose original is not in the corpus (uri, original)."""
@@ -121,18 +124,18 @@ def pair_video(
     best = iou.argmax(axis=1)
     best_iou = iou[np.arange(len(best)), best]
     keep = best_iou >= MIN_IOU
-    return pl.DataFrame(
-        {
-            "face_id": [f.ids[i] for i in np.flatnonzero(keep)],
-            "video_id": [fake["video_id"][0]] * int(keep.sum()),
-            "original_face_id": [o.ids[best[i]] for i in np.flatnonzero(keep)],
-            "original_video_id": [original["video_id"][0]] * int(keep.sum()),
-            "stream_time_s": f.frame[keep],
-            "time_gap_s": gap[keep],
-            "iou": best_iou[keep].astype(np.float32),
-            "mirrored": [bool(mirrored)] * int(keep.sum()),
-        }
-    )
+    rows = np.flatnonzero(keep)
+    columns = {
+        "face_id": [f.ids[i] for i in rows],
+        "video_id": [fake["video_id"][0]] * len(rows),
+        "original_face_id": [o.ids[best[i]] for i in rows],
+        "original_video_id": [original["video_id"][0]] * len(rows),
+        "stream_time_s": f.frame[keep],
+        "time_gap_s": gap[keep],
+        "iou": best_iou[keep].astype(np.float32),
+        "mirrored": [bool(mirrored)] * len(rows),
+    }
+    return pl.DataFrame(columns, schema=_PAIR_COLUMNS)
 
 
 def stream_times(faces: pl.DataFrame, first_pts: dict[str, float]) -> pl.DataFrame:

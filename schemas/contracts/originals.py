@@ -5,7 +5,7 @@ from __future__ import annotations
 import great_expectations.expectations as gxe
 import pyarrow as pa
 
-from schemas.contracts.base import Check, error, warning
+from schemas.contracts.base import Check, error, schema_checks, warning
 from schemas.contracts.limits import ContractLimits
 
 NAME = "originals"
@@ -17,6 +17,7 @@ COMPUTED = ("chk_original_found", "chk_pair_splits")
 
 def checks(limits: ContractLimits) -> list[Check]:
     return [
+        *schema_checks(NAME, SCHEMA, COMPUTED),
         warning(
             "originals.original_in_corpus",
             "every fake's original is a video of the corpus (the failing rows list the fakes whose original is missing)",
