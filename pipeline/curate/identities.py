@@ -44,8 +44,9 @@ def subject_identity(subject: str) -> str:
     return hashlib.sha256(f"subject\0{subject}".encode()).hexdigest()[:ID_CHARS]
 
 
-def cluster_identity(first_track_id: str) -> str:
-    return hashlib.sha256(f"cluster\0{first_track_id}".encode()).hexdigest()[:ID_CHARS]
+def cluster_identity(embedder: str, first_track_id: str) -> str:
+    """Another embedder's clusters are other identities, so its label is part of the id."""
+    return hashlib.sha256(f"cluster\0{embedder}\0{first_track_id}".encode()).hexdigest()[:ID_CHARS]
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,11 @@ class Registry:
 
     def __init__(self, table: pl.DataFrame | None, embedder: str) -> None:
         self.rows: dict[str, dict] = {}
-        for row in table.iter_rows(named=True) if table is not None else ():
-            if row["embedder"] == embedder:  # another embedder's vectors are not comparable: its identities are not reused
-                self.rows[row["identity_id"]] = {**row, "centroid": np.asarray(row["centroid"], np.float32)}
+        self.embedder = embedder
+        # Another embedder's vectors are not comparable: its identities are kept in the registry, never reused.
+        self.foreign = table.filter(pl.col("embedder") != embedder) if table is not None else None
+        for row in table.filter(pl.col("embedder") == embedder).iter_rows(named=True) if table is not None else ():
+            self.rows[row["identity_id"]] = {**row, "centroid": np.asarray(row["centroid"], np.float32)}
 
     def resolve(self, identity_id: str) -> str | None:
         seen = set()
@@ -161,7 +164,7 @@ def _settle(
     caller resolves the merged ones' tracks through ``alias_of``)."""
     if not identities:
         first = min(tracks.track_ids[m] for m in members)
-        identity = cluster_identity(first)
+        identity = cluster_identity(registry.embedder, first)
         registry.add(identity, SOURCE_CLUSTER, None, _unit(tracks.vectors[members].mean(axis=0)))
         for m in members:
             assigned[tracks.track_ids[m]] = identity
@@ -186,4 +189,7 @@ def _registry_frame(registry: Registry, embedder: str) -> pl.DataFrame:
          "centroid": r["centroid"].tolist()}
         for r in (registry.rows[k] for k in sorted(registry.rows))
     ]  # fmt: skip
-    return pl.from_arrow(pa.Table.from_pylist(rows, schema=IDENTITIES_SCHEMA))
+    table = pl.from_arrow(pa.Table.from_pylist(rows, schema=IDENTITIES_SCHEMA))
+    if registry.foreign is not None and registry.foreign.height:
+        table = pl.concat([table, registry.foreign.with_columns(pl.col("tracks", "faces", "videos") * 0)]).sort("identity_id")
+    return table

@@ -115,5 +115,7 @@ def test_a_bridge_merges_two_identities_with_an_alias_and_subject_wins():
 def test_another_embedders_registry_is_not_reused():
     v = np.eye(3, dtype=np.float32)
     first = assign_identities(_tracks(v, "t"), None, {}, 0.3, "emb-a")
-    other = assign_identities(_tracks(v, "t"), first.registry, {}, 0.3, "emb-b")
-    assert set(other.registry["embedder"]) == {"emb-b"} and other.created == 3
+    other = assign_identities(_tracks(v, "t"), first.registry, first.track_identity, 0.3, "emb-b")
+    assert other.created == 3 and not set(other.track_identity.values()) & set(first.track_identity.values())
+    kept = other.registry.filter(pl.col("embedder") == "emb-a")  # the old ids stay in the registry
+    assert set(kept["identity_id"]) == set(first.track_identity.values())
