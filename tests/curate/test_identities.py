@@ -119,3 +119,17 @@ def test_another_embedders_registry_is_not_reused():
     assert other.created == 3 and not set(other.track_identity.values()) & set(first.track_identity.values())
     kept = other.registry.filter(pl.col("embedder") == "emb-a")  # the old ids stay in the registry
     assert set(kept["identity_id"]) == set(first.track_identity.values())
+
+
+def test_bucketed_graph_finds_the_exact_graphs_pairs_and_no_others(monkeypatch):
+    """Above EXACT_MAX vectors the graph is built within k-means buckets: a subset of the exact pairs, nearly all of them."""
+    import pipeline.curate.neighbors as neighbors
+
+    vectors, _ = _blobs(np.random.default_rng(4), people=300, per_person=10, spread=0.08)
+    exact = neighbors.threshold_edges(vectors, 0.3, max_neighbors=20)  # no cap binds: 9 others per person
+    monkeypatch.setattr(neighbors, "EXACT_MAX", 500)
+    monkeypatch.setattr(neighbors, "BUCKET_SIZE", 300)
+    bucketed = neighbors.threshold_edges(vectors, 0.3, max_neighbors=20)
+    exact_pairs, found = set(zip(exact.i.tolist(), exact.j.tolist())), set(zip(bucketed.i.tolist(), bucketed.j.tolist()))
+    assert found <= exact_pairs and len(found) >= 0.9 * len(exact_pairs)
+    assert np.allclose(np.sort(bucketed.distance), np.sort(np.linalg.norm(vectors[bucketed.i] - vectors[bucketed.j], axis=1)), atol=1e-4)
