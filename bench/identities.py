@@ -10,7 +10,9 @@ The vectors imitate dlib's on our unit sphere: people's centres share a common
 fixtures: 0.07-0.34); 10 tracks per person. It runs the pipeline's own
 ``assign_identities`` (graph by ``neighbors.threshold_edges`` at dlib's 0.37,
 then dlib's Chinese Whispers) from an empty registry, and reports wall time,
-peak RSS (the process's ru_maxrss), and pairwise precision and recall of the
+CPU seconds (user + system: on a shared machine, where the 1-minute load
+average printed next to them is above the 2 cores, wall time overstates the
+cost), peak RSS (the process's ru_maxrss), and pairwise precision and recall of the
 clusters against the people (exact, from the contingency table).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -66,16 +69,22 @@ def pairwise_precision_recall(predicted: np.ndarray, truth: np.ndarray) -> tuple
     return (both / together if together else 1.0), (both / same if same else 1.0)
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(tracks: int) -> dict:
     vectors, labels = synthetic(tracks)
     ids = [f"t{i:08d}" for i in range(tracks)]
-    started = time.perf_counter()
+    started, cpu, load = time.perf_counter(), _cpu_s(), os.getloadavg()[0]
     result = assign_identities(TrackVectors(ids, vectors, [None] * tracks), None, {}, SAME_PERSON_DISTANCE, "bench")
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _cpu_s() - cpu
     names = {identity: k for k, identity in enumerate(sorted(set(result.track_identity.values())))}
     predicted = np.array([names[result.track_identity[i]] for i in ids])
     precision, recall = pairwise_precision_recall(predicted, labels)
     return {"tracks": tracks, "people": int(labels.max() + 1), "identities": len(names), "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2), "load_before": round(load, 1), "load_after": round(os.getloadavg()[0], 1),
             "us_per_track": round(wall / tracks * 1e6, 1), "precision": round(precision, 4), "recall": round(recall, 4),
             "path": "exact" if tracks <= EXACT_MAX else "bucketed"}  # fmt: skip
 
@@ -92,7 +101,8 @@ def main() -> int:
     big["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     big["per_track_vs_baseline"] = round(big["us_per_track"] / baseline["us_per_track"], 2)
     print(f"large: {big}")
-    print(f"{args.tracks:,} tracks: {big['wall_s']:.0f} s ({big['wall_s'] / 60:.1f} min), peak RSS {big['peak_rss_mb']} MB, "
+    print(f"{args.tracks:,} tracks: {big['wall_s']:.0f} s ({big['wall_s'] / 60:.1f} min), {big['cpu_s']:.0f} CPU s, "
+          f"peak RSS {big['peak_rss_mb']} MB, "
           f"per track {big['per_track_vs_baseline']} x the {args.baseline:,}-track baseline; "
           f"precision {big['precision']}, recall {big['recall']}")  # fmt: skip
     if args.json:
