@@ -81,11 +81,6 @@ class EmbedStage(workdir.PerVideoTable, Stage[VideoEmbedInput, pa.Table]):
     def setup(self) -> None:
         self._embedder = make_embedder(self.params.config())
 
-    @property
-    def schema(self) -> pa.Schema:
-        self.ready()
-        return embeddings_schema(self._embedder.dim)
-
     def process(self, item: VideoEmbedInput) -> pa.Table:
         faces = (
             pl.from_arrow(item.detections.cast(DETECTIONS_SCHEMA))

@@ -114,7 +114,13 @@ class CorpusGroups:
         self.params = params
 
     def run(
-        self, faces: pl.DataFrame, videos: pl.DataFrame, embeddings: pl.DataFrame, embedder: str | None, previous: Previous, frames: dict
+        self,
+        faces: pl.DataFrame,
+        videos: pl.DataFrame,
+        embeddings: pl.DataFrame,
+        embedder: str | None,
+        previous: Previous,
+        frames: dict[str, pa.Table],
     ) -> Grouped:
         faces = faces.drop("identity_id", "split_assigned", "original_face_id", strict=False)
         identities = pl.from_arrow(IDENTITIES_SCHEMA.empty_table())
@@ -157,7 +163,7 @@ class CorpusGroups:
         return Grouped(faces, identities, split.registry, pairs, counts)
 
 
-def _pairs(faces: pl.DataFrame, videos: pl.DataFrame, originals: Originals, frames: dict) -> pl.DataFrame:
+def _pairs(faces: pl.DataFrame, videos: pl.DataFrame, originals: Originals, frames: dict[str, pa.Table]) -> pl.DataFrame:
     first = {vid: float(np.min(t.column("pts_s").to_numpy())) for vid, t in frames.items() if t.num_rows}
     step = {vid: float(np.median(np.diff(np.sort(t.column("pts_s").to_numpy())))) for vid, t in frames.items() if t.num_rows > 1}
     pairs = pair_faces(faces, videos, originals, first, step)
