@@ -11,7 +11,7 @@ from pipeline.runs.extract import RunSummary
 from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 CORPUS = Flag("extract", "corpus", positional=True)
-EXTRACT_FLAGS = [CORPUS, *section_flags("extract", exclude=("corpus",))]
+EXTRACT_FLAGS = [CORPUS, *section_flags("extract", exclude=("corpus",)), *section_flags("policy")]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         def progress(items):
             return tqdm(items, desc="videos", unit="video", file=sys.stderr, disable=None)
 
-    summary = run_extract(options.extract, options.curate, progress=progress, timeout_s=args.timeout_s)
+    summary = run_extract(options.extract, options.curate, progress=progress, timeout_s=args.timeout_s, policy=options.policy)
     print(summary_text(summary))
     return 0
 
