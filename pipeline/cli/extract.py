@@ -54,7 +54,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 def summary_text(summary: RunSummary) -> str:
     out = summary.out_dir
     lines = [
-        f"videos: {summary.videos_ok} ok, {summary.videos_failed} failed ({summary.videos_reused} already done)",
+        f"videos: {summary.videos_ok} ok, {summary.videos_failed} failed ({summary.videos_reused} already done), "
+        f"{summary.videos_excluded} excluded by the policy",
         f"detector ran on {summary.videos_detected} videos, alignment on {summary.videos_aligned}",
         f"frames sampled: {summary.frames_sampled}   faces: {summary.faces}",
         f"wall time: {summary.wall_s:.2f} s   frames/s: {summary.frames_per_s:.1f}",

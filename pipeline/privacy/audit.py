@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipeline.config import Options
 from pipeline.corpus.erasures import SCOPE_VIDEO, DenyList, read_erasures
 from pipeline.privacy.dvcstore import DvcStore
+from pipeline.privacy.scrub import is_text
 from pipeline.privacy.sweep import is_tar, tar_members
 
 
@@ -94,6 +95,6 @@ def _parquet_ids(path: Path, ids: frozenset[str]) -> set[str]:
     found: set[str] = set()
     for column in table.columns:
         values = pc.list_flatten(column) if pa.types.is_list(column.type) else column
-        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        if is_text(values.type):
             found |= set(pc.filter(values, pc.is_in(values, value_set=wanted)).to_pylist())
     return found

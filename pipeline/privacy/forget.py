@@ -23,7 +23,7 @@ import polars as pl
 from pipeline.config import Options
 from pipeline.corpus.erasures import Erasure, append_erasure
 from pipeline.privacy.dvcstore import DvcStore
-from pipeline.privacy.scrub import scrub_tree
+from pipeline.privacy.scrub import drop_erased_rows, scrub_tree
 from pipeline.privacy.select import EMPTY, Selected, Target, select
 from pipeline.privacy.sweep import SweepResult, in_old_releases, sweep
 from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
@@ -51,7 +51,11 @@ def forget(options: Options, target: Target, reason: str, repo: Path | None = No
     erasure = _record(target, reason, erased, swept)
     append_erasure(Path(options.policy.erasures), erasure)
     changes = scrub_tree(options, erased, target.scope)
-    return ForgetResult(erasure, changes, _rewrite(options))
+    faces_now = _rewrite(options)
+    for folder in (options.extract.out_dir, options.select.out, options.pack.out):
+        if folder and Path(folder).is_dir():
+            changes += drop_erased_rows(Path(folder), erased, target.scope)
+    return ForgetResult(erasure, changes, faces_now)
 
 
 def _current(options: Options, target: Target) -> Selected:

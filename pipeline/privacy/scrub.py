@@ -95,3 +95,26 @@ def _drop_snapshot_rows(folder: Path, video_ids: frozenset[str]) -> int:
             changed += 1
     probe = folder / PROBE_FILE
     return changed + (probe.is_file() and _drop_rows(probe, video_ids, "video_id"))
+
+
+def drop_erased_rows(folder: Path, erased: Selected, scope: str) -> int:
+    """Every top-level Parquet table of ``folder`` (the manifests and any per-face table keyed by a
+    ``*face_id*`` column: embeddings, pairs) without the rows naming an erased face (or, scope video,
+    an erased video in a ``*video_id*`` column); the number of tables rewritten."""
+    changed = 0
+    for path in sorted(Path(folder).glob("*.parquet")):
+        table = pq.read_table(path)
+        hit = pa.array([False] * table.num_rows)
+        for name in table.column_names:
+            ids = erased.face_ids if "face_id" in name else erased.video_ids if "video_id" in name and scope == SCOPE_VIDEO else None
+            if ids and is_text(table[name].type):
+                hit = pc.or_(hit, pc.fill_null(pc.is_in(table[name], value_set=pa.array(sorted(ids), pa.string())), False))
+        if pc.any(hit).as_py():
+            atomic_write_bytes(path, table_bytes(table.filter(pc.invert(hit))))
+            changed += 1
+    return changed
+
+
+def is_text(kind: pa.DataType) -> bool:
+    """Arrow's text types (polars writes large_string or string_view)."""
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)

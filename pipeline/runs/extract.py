@@ -28,6 +28,7 @@ class RunSummary:
     failures: tuple[str, ...]
     counts: dict[str, StageCounts]
     curation: CurationCounts | None = None
+    videos_excluded: int = 0  # kept out by the policy (never decoded)
 
     @property
     def videos_reused(self) -> int:
@@ -56,7 +57,12 @@ class RunSummary:
 
 
 def summarize(
-    out_dir: Path, outcomes: list[VideoOutcome], counts: dict[str, StageCounts], wall_s: float, curation: CurationCounts | None = None
+    out_dir: Path,
+    outcomes: list[VideoOutcome],
+    counts: dict[str, StageCounts],
+    wall_s: float,
+    curation: CurationCounts | None = None,
+    excluded: int = 0,
 ) -> RunSummary:
     failed = [o.detect for o in outcomes if o.detect.status is Status.FAILED]
     return RunSummary(
@@ -68,6 +74,7 @@ def summarize(
         failures=tuple(f"{d.error} [{d.error_kind}]" for d in failed),
         counts=counts,
         curation=curation,
+        videos_excluded=excluded,
     )
 
 
@@ -96,7 +103,7 @@ def run_extract(
     if align and merge:
         curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions(), admission)
         counts |= curate_counts
-    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
+    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation, len(admission.excluded))
 
 
 def run_curate(extract: ExtractOptions, curate: CurateOptions, policy: PolicyOptions | None = None) -> RunSummary:
@@ -112,7 +119,7 @@ def run_curate(extract: ExtractOptions, curate: CurateOptions, policy: PolicyOpt
         raise ValueError(f"no stored detections or crops for {len(missing)} videos ({', '.join(missing[:5])}): run detect and align first")
     curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate, admission)
     counts = {stage.name: stage.counts for stage in job.stages} | curate_counts
-    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
+    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation, len(admission.excluded))
 
 
 def missing_detections(extract: ExtractOptions, policy: PolicyOptions | None = None) -> list[str]:

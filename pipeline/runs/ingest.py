@@ -67,6 +67,7 @@ class IngestReport:
     counts: dict[str, StageCounts]
     failures: tuple[str, ...] = field(default=())
     curation: CurationCounts | None = None
+    excluded: int = 0  # kept out by the policy (never decoded)
 
     def _count(self, stage: str, what: str) -> int:
         return getattr(self.counts[stage], what) if stage in self.counts else 0
@@ -112,6 +113,7 @@ class IngestReport:
             f"| shards run | {self.shards} |",
             f"| videos processed | {self.processed} (detector ran on {self.detected}, aligned {self.aligned}) |",
             f"| videos ok / failed | {self.ok} / {self.failed} |",
+            f"| videos excluded by the policy | {self.excluded} |",
             f"| failure ratio | {self.failure_ratio:.3f} (max {self.max_failure_ratio:g}: {gate}) |",
             f"| frames decoded | {self.frames} |",
             f"| faces in dataset | {self.faces} |",
@@ -187,6 +189,7 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
         counts=sum_counts([*(r.stage_counts() for r in reports), curate_counts]),
         failures=tuple([f"{d.error} [{d.error_kind}]" for d in failed] + missing),
         curation=curation,
+        excluded=len(plan_.admission.excluded) if plan_.admission else 0,
     )
 
 

@@ -88,15 +88,15 @@ def write_manifests(
 
 
 def _without_faces(faces: pl.DataFrame, videos: pl.DataFrame, erased: frozenset[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Faces less the erased ones; each video's ``faces_found`` less its erased faces."""
-    gone = pl.col("face_id").is_in(list(erased))
-    removed = faces.filter(gone).group_by("video_id").agg(pl.len().cast(pl.Int32).alias("_erased"))
-    videos = (
-        videos.join(removed, on="video_id", how="left")
-        .with_columns((pl.col("faces_found") - pl.col("_erased").fill_null(0)).alias("faces_found"))
-        .drop("_erased")
+    """Faces less the erased ones (still in stored detect work, or already scrubbed from it); each ok
+    video's ``faces_found`` counted from the faces left (its detect record counted them all)."""
+    faces = faces.filter(~pl.col("face_id").is_in(list(erased)))
+    left = faces.group_by("video_id").agg(pl.len().cast(pl.Int32).alias("_left"))
+    ok = pl.col("status") == "ok"
+    videos = videos.join(left, on="video_id", how="left").with_columns(
+        pl.when(ok).then(pl.col("_left").fill_null(0)).otherwise(pl.col("faces_found")).cast(pl.Int32).alias("faces_found")
     )
-    return faces.filter(~gone), videos
+    return faces, videos.drop("_left")
 
 
 def _faces(inputs: list[VideoInput], outcomes: list[VideoOutcome], curated: list[CuratedVideo | None]) -> pl.DataFrame:
