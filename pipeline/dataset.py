@@ -161,12 +161,15 @@ def _decode(data: bytes) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def load(path_or_repo: str | Path, rev: str | None = None, path: str | None = None, cache_dir: Path | None = None) -> Dataset:
+def load(
+    path_or_repo: str | Path, rev: str | None = None, path: str | None = None, cache_dir: Path | None = None, erasures: Path | None = None
+) -> Dataset:
     """A released dataset from a local folder, or from a git repo (URL or path) at ``rev``
-    (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``)."""
+    (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``). ``erasures``:
+    the erasure log, for a local copy whose erased shards are missing (a ``dvc pull`` of an old tag)."""
     local = Path(path_or_repo)
     if rev is None and local.is_dir() and (local / FACES_MANIFEST).is_file():
-        return Dataset(local)
+        return Dataset(local, read_erasures(erasures))
     return Dataset(fetch(str(path_or_repo), rev, path, cache_dir))
 
 

@@ -95,3 +95,31 @@ def test_forget_by_uri_and_the_log_is_only_appended_to(dataset, capsys):
     assert facecorpus("forget", "--uri", "obama_portrait.jpg", "--reason", "again", "--no-dvc") == 2  # nothing left to erase
     assert "nothing to erase" in capsys.readouterr().err
     assert facecorpus("audit", "--no-dvc") == 0
+
+
+def test_a_local_copy_missing_an_erased_shard_names_the_erasure_and_serves_the_rest(dataset, tmp_path):
+    """A `dvc pull` of an old tag lacks the shards an erasure deleted: load(..., erasures=log) names the
+    erasure for those faces, and reads every other face (one face per shard here)."""
+    from pipeline.corpus.erasures import Erasure, append_erasure
+    from pipeline.dataset import load
+    from pipeline.errors import ErasedSampleError
+    from pipeline.release.pack import pack_dataset
+
+    release = tmp_path / "release"
+    pack_dataset(dataset, release, shard_mb=0.01)
+    locations = pl.read_parquet(release / "crop_locations.parquet")
+    assert locations["shard"].n_unique() == locations.height == 3
+    gone = locations.row(0, named=True)
+    log = tmp_path / "log.parquet"
+    append_erasure(log, Erasure("e1", "2026-01-01T00:00:00+00:00", "asked", "identity", "p1", "face", (), (gone["face_id"],), ()))
+    (release / gone["shard"]).unlink()
+    ds = load(release, erasures=log)
+    with pytest.raises(ErasedSampleError, match=r"erasure e1 .*reason: asked"):
+        ds.read_crop(gone["face_id"])
+    others = set(locations["face_id"]) - {gone["face_id"]}
+    assert all(ds.read_crop(f).shape == (112, 112, 3) for f in others)
+    assert {s.face_id for s in ds.iter_samples(skip_erased=True)} == others
+    with pytest.raises(ErasedSampleError, match="e1"):
+        list(ds.iter_samples())
+    with pytest.raises(FileNotFoundError, match="shard missing"):  # without the log: a clear missing-shard error
+        load(release).read_crop_bytes(gone["face_id"])
