@@ -1,8 +1,8 @@
 """The DVC side of an erasure: old releases' objects in the local cache and the default remote.
 
 A release is a DVC directory output (``pack.out``): one ``.dir`` object listing each
-file's md5. Old releases are found through the git tags whose ``dvc.lock`` names that
-output. An erasure deletes, by md5, every old shard that holds an erased crop from the
+file's md5. Old releases are found through every commit's ``dvc.lock`` (tagged or not)
+that names that output. An erasure deletes, by md5, every old shard that holds an erased crop from the
 cache and the remote, and puts there instead a repacked shard without the erased
 members (recorded in the erasure log, so an old release still serves its other faces).
 """
@@ -82,15 +82,26 @@ class DvcStore:
                 yield name, md5, odb.fs.cat_file(odb.oid_to_path(md5))
 
     def releases(self, out: str) -> list[ReleaseFiles]:
-        """Every tagged revision's release folder ``out`` (from its dvc.lock), oldest tag first."""
-        found = []
-        for tag in _git(self.root, "tag", "--list", "--sort=creatordate").split():
-            lock = subprocess.run(["git", "show", f"{tag}:dvc.lock"], cwd=self.root, capture_output=True, text=True)
-            md5 = _out_md5(yaml.safe_load(lock.stdout) or {}, out) if lock.returncode == 0 else None
-            listing = self.read(md5) if md5 else None
+        """The release folder ``out`` as every commit's dvc.lock (tags and untagged commits alike,
+        and the working tree's) names it, once per distinct ``.dir`` object, oldest first."""
+        found: dict[str, ReleaseFiles] = {}
+        commits = _git(self.root, "rev-list", "--all", "--reverse").split()
+        for rev in [*commits, None]:
+            md5 = _out_md5(_lock(self.root, rev), out)
+            listing = self.read(md5) if md5 and md5 not in found else None
             if listing is not None:
-                found.append(ReleaseFiles(tag, md5, {e["relpath"]: e["md5"] for e in json.loads(listing)}))
-        return found
+                found[md5] = ReleaseFiles(rev or "workspace", md5, {e["relpath"]: e["md5"] for e in json.loads(listing)})
+        return list(found.values())
+
+
+def _lock(root: Path, rev: str | None) -> dict:
+    """dvc.lock at ``rev`` (None: the working tree's); empty when there is none."""
+    if rev is None:
+        text = (root / "dvc.lock").read_text(encoding="utf-8") if (root / "dvc.lock").is_file() else ""
+    else:
+        result = subprocess.run(["git", "show", f"{rev}:dvc.lock"], cwd=root, capture_output=True, text=True)
+        text = result.stdout if result.returncode == 0 else ""
+    return yaml.safe_load(text) or {}
 
 
 def _out_md5(lock: dict, out: str) -> str | None:

@@ -41,7 +41,7 @@ class SweepResult:
 
 
 def in_old_releases(store: DvcStore, out: str, target: Target) -> Selected:
-    """The target's faces and crops in every tagged release (and the workspace's dvc.lock)."""
+    """The target's faces and crops in every release folder a commit (or the working tree) locked."""
     found = EMPTY
     for release in store.releases(out):
         faces = _parquet(store, release.files.get(FACES_MANIFEST))
