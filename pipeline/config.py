@@ -1,13 +1,13 @@
 """Every option of the pipeline, defined once: its params.yaml key, its default and its help.
 
 A params.yaml section is one frozen dataclass here (``extract``, ``curate``, ``select``,
-``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``); a field is one key of it.
+``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``, and ``policy`` from
+``pipeline/corpus/policy.py``); a field is one key of it.
 The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a
 default shown by ``--help`` is the default used. :class:`Options` holds every
 section: it is parsed once at the edge (defaults <- params.yaml <- flags, unknown
 keys refused by name) and travels as JSON (``to_json``/``from_json``) to Prefect
-flows and Dask workers. Defaults that come with a measurement or a component
-(the detector's score threshold, a crop format) are that component's constant.
+flows and Dask workers. A default that comes with a component (the detector's threshold, a crop format) is its constant.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from pipeline.alignment.crops import CROP_FORMATS, DEFAULT_CROP_FORMAT, DEFAULT_CROP_QUALITY, CropFormat
 from pipeline.alignment.presets import DEFAULT_PRESET, PRESETS, AlignConfig
+from pipeline.corpus.policy import PolicyOptions
 from pipeline.detection.base import (
     DEFAULT_DET_MAX_SIDE,
     DEFAULT_DETECTOR,
@@ -32,7 +33,7 @@ from pipeline.detection.base import (
     DetectorConfig,
 )
 from pipeline.detection.registry import DETECTORS
-from pipeline.embedding.options import EmbedOptions
+from pipeline.embedding.options import EmbedOptions, SelectGroupOptions
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
 
@@ -171,8 +172,7 @@ class PackOptions:
 
 @dataclass(frozen=True)
 class CurateOptions(EmbedOptions):
-    """params.yaml ``curate``: tracks, filters (0 turns a rule off), near-duplicates, identities, splits; changing
-    any of these reruns curation from stored scores, never decoding, detection or alignment (embedder: embedding)."""
+    """params.yaml ``curate``: tracks, filters, near-duplicates, identities, splits: reruns curation from stored work only."""
 
     cut_threshold: float = option(0.3, "a scene cut between two sampled frames whose colour histograms differ by more than this (0..1)")
     track_max_gap_frames: int = option(1, "a track goes on across this many sampled frames in a row where its face was not found")
@@ -191,17 +191,9 @@ class CurateOptions(EmbedOptions):
     dup_max_distance: int = option(6, "faces of a track whose crops' 64-bit perceptual hashes differ in at most this many bits: duplicates")
     video_dup_max_distance: int = option(10, "two sampled frames whose 64-bit perceptual hashes differ in at most this many bits match")
     video_dup_min_share: float = option(0.8, "videos are near-duplicates when this share of each one's frames matches the other's")
-    split_train: float = option(0.8, "share of groups (an identity, else a fake's original, else a video) hashed into train")
-    split_val: float = option(0.1, "share of groups hashed into val")
-    split_test: float = option(0.1, "share of groups hashed into test")
-    reassign_splits: bool = option(False, "hash new groups into the ratios, ignoring the corpus's split (recorded groups never move)")
 
     def check(self) -> None:
-        if (
-            min(self.embed_per_track - 1, self.identity_max_distance) < 0
-            or abs(self.split_train + self.split_val + self.split_test - 1) > 1e-6
-        ):
-            raise ValueError(f"curate: embed_per_track >= 1, identity_max_distance >= 0, split ratios >= 0 summing to 1: {self}")
+        self.check_groups()
         if self.track_max_gap_frames < 0 or self.track_max_shift < 0 or self.track_max_scale_ratio < 1:
             raise ValueError(f"bad curate track options: {self}")
         if not 0 <= self.cut_threshold <= 1 or not 0 <= self.video_dup_min_share <= 1:
@@ -211,7 +203,7 @@ class CurateOptions(EmbedOptions):
 
 
 @dataclass(frozen=True)
-class SelectOptions:
+class SelectOptions(SelectGroupOptions):
     """params.yaml ``select``: the training view (``facecorpus select``, ``pipeline/curate/select.py``)."""
 
     dataset: str | None = option(None, "dataset folder (faces.parquet, tracks.parquet)", required=True)
@@ -219,12 +211,9 @@ class SelectOptions:
     per_track: int = option(8, "at most this many faces per track")
     min_quality: float = option(0.0, "only faces whose quality_score is at least this (0..1)")
     near_duplicate_videos: bool = option(False, "also select from videos flagged near_duplicate_of another")
-    split: str | None = option(None, "only faces whose split_assigned is this (train, val, test, or a corpus split); unset: all")
-    min_identity_faces: int = option(0, "only faces of identities with at least this many kept faces in the dataset; 0: any face")
-    balanced_pairs: bool = option(False, "only paired faces: each fake face with its original face, as many real as fake")
 
     def check(self) -> None:
-        if self.per_track < 1 or not 0 <= self.min_quality <= 1 or self.min_identity_faces < 0:
+        if self.per_track < 1 or not 0 <= self.min_quality <= 1:
             raise ValueError(f"select.per_track must be >= 1 and select.min_quality in [0, 1], got {self.per_track}, {self.min_quality}")
 
 
@@ -286,6 +275,7 @@ class Options:
     sample_corpus: SampleCorpusOptions = SampleCorpusOptions()
     corpus: CorpusOptions = CorpusOptions()
     dvc: DvcOptions = DvcOptions()
+    policy: PolicyOptions = PolicyOptions()  # noqa: RUF009 - frozen, as the others
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None, *, source: str = "options") -> Options:
@@ -300,7 +290,7 @@ class Options:
         return cls(**{name: _section(kind, data.get(name), f"{source}: {name}") for name, kind in SECTIONS.items()})
 
     def to_json(self) -> dict[str, dict[str, Any]]:
-        return {name: {f.name: getattr(getattr(self, name), f.name) for f in fields(kind)} for name, kind in SECTIONS.items()}
+        return {name: {f.name: _plain(getattr(self, name), f.name) for f in fields(kind)} for name, kind in SECTIONS.items()}
 
     def merged(self, overrides: Mapping[str, Mapping[str, Any]]) -> Options:
         """These options with ``{section: {key: value}}`` replaced (values checked as in from_json)."""
@@ -333,6 +323,10 @@ def _path(value: str | None, key: str) -> Path:
     if not value:
         raise ValueError(f"{key} is not set: pass it as a flag or in the --params file")
     return Path(value).expanduser()
+
+
+def _plain(section: Any, name: str) -> Any:  # a tuple of text as JSON and YAML hold it: a list
+    return list(value) if isinstance(value := getattr(section, name), tuple) else value
 
 
 def _as_dict(section: Any) -> dict[str, Any]:
@@ -392,6 +386,10 @@ def coerce(kind: type, value: Any, where: str) -> Any:
             return int(value)
     elif kind is str and isinstance(value, (str, int, float, Path)) and not isinstance(value, bool):
         return str(value)
+    elif kind is tuple and isinstance(value, (str, list, tuple)):
+        items = value.split(",") if isinstance(value, str) else value
+        if all(isinstance(v, str) for v in items):
+            return tuple(v.strip() for v in items if v.strip())
     raise ValueError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 

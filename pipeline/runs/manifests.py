@@ -18,7 +18,8 @@ from pipeline.curate.splits import SplitRatios
 from pipeline.curate.video import CuratedVideo, CurateVideos
 from pipeline.embedding.registry import same_person_distance
 from pipeline.fsutil import atomic_write_bytes, table_bytes
-from pipeline.records import to_table
+from pipeline.records import VideoRecord, to_table
+from pipeline.runs.admit import Admission
 from pipeline.stages.base import StageCounts
 from pipeline.stages.video import VideoOutcome, VideoPass
 from schemas.manifests import (
@@ -63,15 +64,24 @@ def group_params(curate: CurateOptions) -> GroupParams:
 
 
 def curate_and_write(
-    out_dir: Path, job: VideoPass, inputs: list[VideoInput], outcomes: list[VideoOutcome], curate: CurateOptions
+    out_dir: Path,
+    job: VideoPass,
+    inputs: list[VideoInput],
+    outcomes: list[VideoOutcome],
+    curate: CurateOptions,
+    admission: Admission | None = None,
 ) -> tuple[CurationCounts, dict[str, StageCounts]]:
     """Curate every video (stored work reused, missing work done), then the dataset, and write
-    the manifests; the curation's counts and its stages' counts."""
+    the manifests (with ``admission``'s excluded videos as rows, its erased faces left out);
+    the curation's counts and its stages' counts."""
     per_video = CurateVideos(job, out_dir, curate)
     curated = [per_video.run_one(o) for o in outcomes]
     whole = DatasetCuration(curate)
+    admission = admission or Admission(tuple(inputs))
+    excluded = [job.excluded(e.item, e.reason) for e in admission.excluded]
     embedder = per_video.embed.identity.version if per_video.embed else None
-    result = write_manifests(out_dir, inputs, outcomes, curated, whole, CorpusGroups(group_params(curate)), embedder)
+    groups = CorpusGroups(group_params(curate))
+    result = write_manifests(out_dir, inputs, outcomes, curated, whole, groups, embedder, excluded, admission.deny.faces)
     return result.counts, {stage.name: stage.counts for stage in (*per_video.stages, *whole.stages)}
 
 
@@ -83,12 +93,20 @@ def write_manifests(
     curation: DatasetCuration,
     groups: CorpusGroups,
     embedder: str | None,
+    excluded: list[VideoRecord] = (),
+    erased_faces: frozenset[str] = frozenset(),
 ) -> Curated:
-    """Curate, group and write the manifests; a file whose bytes would not change is not rewritten."""
-    videos = pl.from_arrow(to_table([o.record(i) for i, o in zip(inputs, outcomes, strict=True)], VIDEOS_SCHEMA))
+    """Curate, group and write the manifests; a file whose bytes would not change is not rewritten.
+    ``excluded``: rows of videos the policy kept out; ``erased_faces``: face ids never to list again."""
+    records = [o.record(i) for i, o in zip(inputs, outcomes, strict=True)]
+    videos = pl.from_arrow(to_table([*records, *excluded], VIDEOS_SCHEMA))
     frames = {o.detect.video_id: o.frames for o in outcomes if o.ok and o.frames is not None}
-    result = curation.run(_faces(inputs, outcomes, curated), videos, frames)
+    faces = _faces(inputs, outcomes, curated)
     embeddings = _embeddings(curated)
+    if erased_faces:
+        faces, videos = _without_faces(faces, videos, erased_faces)
+        embeddings = embeddings.filter(~pl.col("face_id").is_in(list(erased_faces)))
+    result = curation.run(faces, videos, frames)
     grouped = groups.run(result.faces, result.videos, embeddings, embedder, Previous.read(out_dir), frames)
     tables = [
         (VIDEOS_MANIFEST, result.videos, VIDEOS_SCHEMA),
@@ -116,6 +134,18 @@ def _embeddings(curated: list[CuratedVideo | None]) -> pl.DataFrame:
     if not parts:
         return pl.from_arrow(embeddings_schema(128).empty_table())
     return pl.from_arrow(pa.concat_tables(parts))
+
+
+def _without_faces(faces: pl.DataFrame, videos: pl.DataFrame, erased: frozenset[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Faces less the erased ones (still in stored detect work, or already scrubbed from it); each ok
+    video's ``faces_found`` counted from the faces left (its detect record counted them all)."""
+    faces = faces.filter(~pl.col("face_id").is_in(list(erased)))
+    left = faces.group_by("video_id").agg(pl.len().cast(pl.Int32).alias("_left"))
+    ok = pl.col("status") == "ok"
+    videos = videos.join(left, on="video_id", how="left").with_columns(
+        pl.when(ok).then(pl.col("_left").fill_null(0)).otherwise(pl.col("faces_found")).cast(pl.Int32).alias("faces_found")
+    )
+    return faces, videos.drop("_left")
 
 
 def _faces(inputs: list[VideoInput], outcomes: list[VideoOutcome], curated: list[CuratedVideo | None]) -> pl.DataFrame:
