@@ -1,7 +1,7 @@
 """Every option of the pipeline, defined once: its params.yaml key, its default and its help.
 
 A params.yaml section is one frozen dataclass here (``extract``, ``curate``, ``select``,
-``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``); a field is one key of it.
+``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``, ``card``); a field is one key of it.
 The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a
 default shown by ``--help`` is the default used. :class:`Options` holds every
 section: it is parsed once at the edge (defaults <- params.yaml <- flags, unknown
@@ -262,6 +262,15 @@ class DvcOptions:
 
 
 @dataclass(frozen=True)
+class CardOptions:
+    """params.yaml ``card``: what the dataset card of ``facecorpus release`` states that the data cannot
+    tell: the release refuses while either is unset (the card never invents them)."""
+
+    intended_use: str | None = option(None, "what the dataset is for (and not for), in the card's words", required=True)
+    limitations: str | None = option(None, "known gaps and biases of the corpus and the pipeline, in the card's words", required=True)
+
+
+@dataclass(frozen=True)
 class Options:
     """Every section of params.yaml, typed; parsed once, then passed around whole."""
 
@@ -275,6 +284,7 @@ class Options:
     sample_corpus: SampleCorpusOptions = SampleCorpusOptions()
     corpus: CorpusOptions = CorpusOptions()
     dvc: DvcOptions = DvcOptions()
+    card: CardOptions = CardOptions()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None, *, source: str = "options") -> Options:

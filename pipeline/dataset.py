@@ -3,7 +3,8 @@
     from pipeline.dataset import load
     ds = load("https://github.com/org/facecorpus-data", rev="v1.0")   # any git repo DVC can read
     ds = load("data/release")                                           # a local copy (dvc get / import / pull)
-    faces = ds.faces.filter((pl.col("split") == "train") & (pl.col("status") == "ok")).collect()  # kept faces
+    import polars as pl
+    faces = ds.faces.filter(pl.col("status") == "ok").collect()         # kept faces (and .filter(pl.col("split") == ...))
     image = ds.read_crop(faces["face_id"][0])                           # RGB uint8 HxWx3
     for sample in ds.iter_samples():                                    # shard by shard, no torch needed
         ...
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -111,16 +113,21 @@ def _decode(data: bytes) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def load(path_or_repo: str | Path, rev: str | None = None, path: str | None = None, cache_dir: Path | None = None) -> Dataset:
+def load(
+    path_or_repo: str | os.PathLike[str], rev: str | None = None, path: str | None = None, cache_dir: str | os.PathLike[str] | None = None
+) -> Dataset:
     """A released dataset from a local folder, or from a git repo (URL or path) at ``rev``
-    (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``)."""
-    local = Path(path_or_repo)
+    (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``).
+    ``path_or_repo`` and ``cache_dir`` take a ``str`` or any path-like (``~`` expanded)."""
+    where = os.fspath(path_or_repo)
+    local = Path(where).expanduser()
     if rev is None and local.is_dir() and (local / FACES_MANIFEST).is_file():
         return Dataset(local)
-    return Dataset(fetch(str(path_or_repo), rev, path, cache_dir))
+    repo = str(local) if local.is_dir() else where  # a local clone, else a URL as given
+    return Dataset(fetch(repo, rev, path, cache_dir))
 
 
-def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: Path | None = None) -> Path:
+def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Copy ``path`` of ``repo`` at ``rev`` (through git and the DVC remote) into the cache; reuse it after."""
     from dvc.api import DVCFileSystem
 
@@ -128,7 +135,7 @@ def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: Path |
     path = path or release_path(fs)
     resolved = fs.repo.scm.get_rev() if rev is None else fs.repo.scm.resolve_rev(rev)
     key = hashlib.sha256(f"{repo}|{resolved}|{path}".encode()).hexdigest()[:16]
-    target = (cache_dir or DEFAULT_CACHE).expanduser() / key
+    target = Path(os.fspath(cache_dir) if cache_dir is not None else DEFAULT_CACHE).expanduser() / key
     if not (target / FACES_MANIFEST).is_file():
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted fetch
