@@ -19,6 +19,8 @@ from pipeline.media.ffmpeg import ffmpeg_exe
 from pipeline.runs.extract import RunSummary, run_extract
 
 REPO = Path(__file__).resolve().parents[1]
+# DVC's usage analytics stay off in every test repository, the in-process dvc.api included.
+os.environ["DVC_NO_ANALYTICS"] = "1"
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures"))
 
 # From shared/fixtures/README.md.
