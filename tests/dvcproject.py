@@ -34,7 +34,7 @@ def make_project(root: Path, remote: Path, params_update: dict | None = None) ->
         shutil.copy(REPO / name, root / name)
     (root / "data").mkdir()
     shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
-    for name in ("pipeline", "schemas", "gx"):
+    for name in ("pipeline", "schemas"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "uncommitted"))
     if params_update:
         update_params(root, params_update)
