@@ -11,6 +11,7 @@ from pipeline.config import CurateOptions, ExtractOptions
 from pipeline.corpus.load import load_corpus
 from pipeline.corpus.snapshot import snapshot
 from pipeline.curate.dataset import CurationCounts
+from pipeline.errors import CorpusError
 from pipeline.records import Status
 from pipeline.runs.manifests import curate_and_write
 from pipeline.stages.base import StageCounts
@@ -29,10 +30,21 @@ class RunSummary:
     failures: tuple[str, ...]
     counts: dict[str, StageCounts]
     curation: CurationCounts | None = None
+    stills_ok: int = 0  # ok inputs that are still images (a one-frame video each)
+
+    @property
+    def inputs(self) -> int:
+        return self.videos_ok + self.videos_failed
+
+    @property
+    def failures_stored_before(self) -> int:
+        """Failed inputs whose failure an earlier run stored (reused, not failed again in this run)."""
+        return self.videos_failed - self.counts["video"].failures
 
     @property
     def videos_reused(self) -> int:
-        return self.counts["video"].reused
+        """Inputs whose finished, successful work an earlier run stored ("already done")."""
+        return max(0, self.counts["video"].reused - self.failures_stored_before)
 
     @property
     def videos_detected(self) -> int:
@@ -69,6 +81,7 @@ def summarize(
         failures=tuple(f"{d.error} [{d.error_kind}]" for d in failed),
         counts=counts,
         curation=curation,
+        stills_ok=sum(1 for o in outcomes if o.ok and o.detect.media is not None and o.detect.media.is_image),
     )
 
 
@@ -87,6 +100,8 @@ def run_extract(
     DVC align stage; ``facecorpus curate`` does the rest)."""
     started = time.perf_counter()
     inputs = snapshot(load_corpus(extract.corpus_path))
+    if not inputs:
+        raise CorpusError(f"corpus {extract.corpus}: no inputs (an empty folder or manifest)")
     job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
     outcomes = list(job.run(progress(inputs) if progress else inputs))
     counts = {stage.name: stage.counts for stage in job.stages}
