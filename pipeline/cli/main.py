@@ -38,7 +38,8 @@ def build_parser(registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> argparse
     return parser
 
 
-OWN_LOGGERS = ("pipeline", "flows", "schemas")
+# facecorpus's loggers, and the ingest flow's run logs (Prefect's flow and task run loggers: the per-video lines).
+OWN_LOGGERS = ("pipeline", "flows", "schemas", "prefect.flow_runs", "prefect.task_runs")
 
 
 def configure_logging(level: str) -> None:
@@ -53,7 +54,7 @@ def configure_logging(level: str) -> None:
 
 
 def _own_or_warning(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.WARNING or record.name.split(".")[0] in OWN_LOGGERS
+    return record.levelno >= logging.WARNING or any(record.name == n or record.name.startswith(n + ".") for n in OWN_LOGGERS)
 
 
 def main(argv: Sequence[str] | None = None, registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> int:
