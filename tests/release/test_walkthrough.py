@@ -144,29 +144,42 @@ def test_the_card_says_what_changed_by_key(walked):
     v10 = json.loads((walked.project / "releases" / "v1.0.json").read_text())
     v11 = json.loads((walked.project / "releases" / "v1.1.json").read_text())
     assert v10["changes"] == {"previous": None}
-    changed = v11["changes"]
-    assert changed["previous"] == "v1.0" and changed["parameters_changed"] == {"curate.min_sharpness": [80.0, 150.0]}
-    assert changed["metrics_changed"]["curate.kept"] == [v10["curation"]["kept"], v11["curation"]["kept"]]
-    assert v11["curation"]["kept"] < v10["curation"]["kept"]
-    markdown = (walked.project / "releases" / "v1.1.md").read_text()
-    assert "`curate.min_sharpness`: 80.0 -> 150.0" in markdown and "`curate.kept`" in markdown
+    changed, markdown = v11["changes"], (walked.project / "releases" / "v1.1.md").read_text()
+    walk_code = "\n".join(b.code for b in walk_blocks())
+    # The parameters the doc changes (the walk's own edit), each by key with its old and new value.
+    assert changed["previous"] == "v1.0" and changed["parameters_changed"]
+    for key, (old, new) in changed["parameters_changed"].items():
+        assert key.split(".")[-1] in walk_code and f"`{key}`: {old!r} -> {new!r}" in markdown
+        assert flat(v10["parameters"])[key] == old and flat(v11["parameters"])[key] == new
+    # The metrics that changed with it, by key, as the stages wrote them.
+    assert changed["metrics_changed"]
+    for key, (old, new) in changed["metrics_changed"].items():
+        assert v10["metrics"].get(key) == old and v11["metrics"].get(key) == new and f"`{key}`: {old} -> {new}" in markdown
+    kept = [v10["curation"]["kept"], v11["curation"]["kept"]]
+    assert changed["metrics_changed"].get("curate.kept", kept) == kept
     for field in ("intended_use", "limitations", "git_commit", "dvc_md5", "load", "crops", "by_field"):
         assert v11[field], field
     assert v11["git_commit"] == git(walked.project, "rev-parse", "v1.1^").strip()
     assert v11["dvc_md5"].endswith(".dir") and v11["crops"] == {"format": "png", "size_px": [112]}
-    assert v11["by_field"]["split"]["sample"]["kept"] == v11["curation"]["kept"]
+    assert sum(v["kept"] for v in v11["by_field"]["split"].values()) == v11["curation"]["kept"]
     # The card links what a trainer gets with the release (the report inside it), not an ignored folder.
     assert v11["validation_page"] == "data/release/report/validation.html"
     assert "(../data/release/report/validation.html)" in markdown and "](../data/reports" not in markdown
 
 
+def flat(parameters: dict) -> dict:
+    return {f"{section}.{key}": value for section, keys in parameters.items() for key, value in keys.items()}
+
+
 def test_metrics_diff_between_releases(walked):
-    diff = walked.outputs[-2]  # the block ending in `dvc metrics diff v1.0 v1.1`
+    blocks = walk_blocks()
+    diff = next(out for block, out in zip(blocks, walked.outputs) if "dvc metrics diff" in block.code)
     assert "data/metrics/curate.json" in diff and "kept" in diff
 
 
 def test_both_versions_load_in_a_consumer_environment(walked):
-    lines = dict(line.split(" ", 1) for line in walked.outputs[-1].splitlines())
+    printed = walked.outputs[-1].splitlines()  # the last block: the trainer's, in the consumer environment
     for version in ("v1.0", "v1.1"):
         card = json.loads((walked.project / "releases" / f"{version}.json").read_text())
-        assert lines[version] == f"{card['curation']['kept']} kept faces (112, 112, 3)"
+        line = next(line for line in printed if line.startswith(f"{version} "))
+        assert line.startswith(f"{version} {card['curation']['kept']} ") and "(112, 112, 3)" in line
