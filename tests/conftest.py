@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
 
+SYSTEM_TEMP = tempfile.gettempdir()  # before pytest_configure moves tempfile's folder
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Every temp file of the session under pytest's own base temp folder (removed when the session
@@ -37,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     tempfile.tempdir = str(scratch)
     os.environ["TMPDIR"] = str(scratch)
     os.environ["DASK_TEMPORARY_DIRECTORY"] = str(scratch / "dask")
+
+
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures"))
 
 # From shared/fixtures/README.md.
