@@ -78,9 +78,10 @@ def allowed_modules(distributions: set[str]) -> set[str]:
 def install_loader(dest: Path) -> Path:
     """The loader's files as its wheel holds them (``[tool.setuptools] packages``), symlinks resolved."""
     for package in loader_pyproject()["tool"]["setuptools"]["packages"]:
-        (dest / package).mkdir(parents=True)
-        for module in (LOADER / package).glob("*.py"):
-            shutil.copyfile(module.resolve(), dest / package / module.name)
+        folder = Path(*package.split("."))
+        (dest / folder).mkdir(parents=True)
+        for module in (LOADER / folder).glob("*.py"):
+            shutil.copyfile(module.resolve(), dest / folder / module.name)
     return dest
 
 

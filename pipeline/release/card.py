@@ -13,6 +13,7 @@ import yaml
 
 from pipeline.config import REPORT_DIR, Options
 from pipeline.release.changes import RELEASES_DIR, change_lines, changes, previous_card, read_metrics
+from pipeline.release.responsible import responsible_data, responsible_lines
 from pipeline.report.build import INDEX, VALIDATION_PAGE
 from schemas.manifests import FACES_MANIFEST, FILTER_REASONS, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
@@ -57,7 +58,8 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
         "counts": {
             "videos": videos.height,
             "videos_ok": ok.height,
-            "videos_failed": videos.height - ok.height,
+            "videos_failed": int((videos["status"] == "failed").sum()),
+            "videos_excluded": int((videos["status"] == "excluded").sum()),
             "faces": faces.height,
             "shards": shards.height,
             "shard_bytes": int(shards["size_bytes"].sum() or 0),
@@ -94,6 +96,8 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
         "validation_page": _report_link(repo, paths.release_dir, VALIDATION_PAGE),
     }
     card["changes"] = changes(previous_card(repo, version), card)
+    previous = card["changes"]["previous"]
+    card["responsible"] = responsible_data(repo, faces, options, repo / RELEASES_DIR / f"{previous}.json" if previous else None)
     return card
 
 
@@ -173,24 +177,7 @@ def card_markdown(card: dict) -> str:
         f"{c['faces']} faces from {c['videos_ok']} videos ({c['videos_failed']} inputs failed), "
         f"in {c['shards']} shards ({c['shard_bytes']} bytes).",
         "",
-        "## Intended use",
-        "",
-        card["intended_use"].strip(),
-        "",
-        "## Limitations",
-        "",
-        card["limitations"].strip(),
-        "",
-        "## How to load",
-        "",
-        "```python",
-        card["load"],
-        "```",
-        "",
-        f"Built from git commit `{card['git_commit']}`; the release folder `{card['release_dir']}` has the DVC hash "
-        f"`{card['dvc_md5']}` (dvc.lock). Crops: {card['crops']['format']}, "
-        f"{', '.join(str(s) for s in card['crops']['size_px']) or '-'} px square.",
-        "",
+        *_use_lines(card),
         "## Curation",
         "",
         *_curation_lines(card["curation"]),
@@ -205,6 +192,7 @@ def card_markdown(card: dict) -> str:
         *[f"- licence `{k}`: {v} videos" for k, v in card["licenses"].items()],
         *[f"- consent `{k}`: {v} videos" for k, v in card["consent"].items()],
         "",
+        *responsible_lines(card.get("responsible")),
         "## Models and parameters",
         "",
         *[f"- detector `{d}`" for d in card["detectors"]],
@@ -226,6 +214,30 @@ def card_markdown(card: dict) -> str:
         *change_lines(card["changes"], card["version"]),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _use_lines(card: dict) -> list[str]:
+    """Intended use and limitations (params.yaml ``card``), how to load it, and what it was built from."""
+    return [
+        "## Intended use",
+        "",
+        card["intended_use"].strip(),
+        "",
+        "## Limitations",
+        "",
+        card["limitations"].strip(),
+        "",
+        "## How to load",
+        "",
+        "```python",
+        card["load"],
+        "```",
+        "",
+        f"Built from git commit `{card['git_commit']}`; the release folder `{card['release_dir']}` has the DVC hash "
+        f"`{card['dvc_md5']}` (dvc.lock). Crops: {card['crops']['format']}, "
+        f"{', '.join(str(s) for s in card['crops']['size_px']) or '-'} px square.",
+        "",
+    ]
 
 
 def _link(what: str, path: str | None) -> list[str]:

@@ -6,7 +6,7 @@ fails as ``git commit`` would); the git work tree has changes other than the
 pipeline's own outputs (``dvc.lock``, the metrics and plots folders); the DVC
 pipeline is not up to date; a validation report (the dataset's, under
 ``validate.reports_dir``, or the packed release's, under ``pack.reports_dir``)
-failed an error-level expectation; the card's ``card.intended_use`` or
+failed an error-level expectation; a released face breaks the policy (``policy``); the card's ``card.intended_use`` or
 ``card.limitations`` is unset; no DVC remote. Then it writes the card
 (``releases/<version>.md`` and ``.json``, ``pipeline/release/card.py``),
 commits ``dvc.lock``, the metrics, the plots and the card, tags the commit, and
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Options, load_params
+from pipeline.corpus.policy import PolicyOptions
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.release.card import RELEASES_DIR, ReleasePaths, card_markdown, dataset_card
 
@@ -110,6 +111,7 @@ def _check_ready(version: str, repo: Path, paths: ReleasePaths, options: Options
     dirty = _dirty(repo, options)
     if dirty:
         raise ReleaseRefused(f"the work tree has uncommitted changes: {', '.join(dirty)} (commit them or stash them)")
+    _check_policy(paths.release_dir, options.policy)
     _check_card_fields(options)
     _check_remote(repo, remote)
     status = json.loads(_run(repo, "dvc", "status", "--json") or "{}")
@@ -146,3 +148,20 @@ def _check_remote(repo: Path, remote: str | None) -> None:
             raise ReleaseRefused(f"no DVC remote named {remote!r} (remotes: {', '.join(names) or 'none'})")
     elif not subprocess.run(["dvc", "remote", "default"], cwd=repo, capture_output=True, text=True).stdout.strip():
         raise ReleaseRefused("the project has no default DVC remote: `dvc remote add -d NAME URL`, or pass --remote")
+
+
+def _check_policy(release_dir: Path, policy: PolicyOptions) -> None:
+    """Refuse when a released face's video lacks what the policy (params.yaml ``policy``) requires."""
+    import polars as pl
+
+    from schemas.manifests import FACES_MANIFEST
+
+    faces = release_dir / FACES_MANIFEST
+    if not policy.active or not faces.is_file():
+        return
+    videos = pl.read_parquet(faces, columns=["uri", "license", "consent", "source"]).group_by("uri").agg(pl.len(), pl.all().first())
+    broken = [(row["uri"], row["len"], policy.violation(row)) for row in videos.sort("uri").iter_rows(named=True)]
+    broken = [b for b in broken if b[2] is not None]
+    if broken:
+        listed = "; ".join(f"{uri} ({n} faces): {why}" for uri, n, why in broken[:5])
+        raise ReleaseRefused(f"{sum(b[1] for b in broken)} released faces break the policy: {listed}")
