@@ -55,7 +55,11 @@ def _flow(options: Options):
 
 
 def _run(options: Options, only: list[str] | None = None) -> int:
-    state = _flow(options)(options.to_json(), only, return_state=True)
+    from flows.server import announce, prefect_api
+
+    with prefect_api() as which:
+        announce(which)
+        state = _flow(options)(options.to_json(), only, return_state=True)
     if state.is_completed():
         report = state.result()
         out = options.extract.out_dir
@@ -64,11 +68,30 @@ def _run(options: Options, only: list[str] | None = None) -> int:
         from pipeline.report.build import INDEX, VALIDATION_PAGE
 
         report_dir = options.report.out_path(out)
+        print(_validation_line(options))
         print(f"report: {report_dir / INDEX} (open it in a browser; no server needed)")
         print(f"validation, in plain words: {report_dir / VALIDATION_PAGE}")
         return 0
+    print(_validation_line(options))
     print(f"facecorpus: ingest ended {state.type.value}: {state.message}", file=sys.stderr)
     return 1
+
+
+def _validation_line(options: Options) -> str:
+    """The validation verdict the flow left (validation.json next to the dataset), in one line."""
+    import json
+
+    from pipeline.validate.suites import REPORT_NAME
+
+    path = options.validate.reports_path(options.extract.out_dir) / REPORT_NAME
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"validation: no report at {path}"
+    errors = [e["check"] for e in body.get("errors", [])]
+    verdict = "PASSED" if body.get("passed") else "FAILED"
+    named = f": {', '.join(errors)}" if errors else ""
+    return f"validation: {verdict} ({len(errors)} errors{named}, {len(body.get('warnings', []))} warnings): {path}"
 
 
 def _absolute(options: Options) -> Options:

@@ -101,7 +101,8 @@ def _transient_only(task_, task_run, state) -> bool:
     retry_condition_fn=_transient_only,
 )
 def process_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> lib.ShardReport:
-    return lib.run_shard(options, shard, inputs)
+    # One line per video in the task's log (the console and the Prefect UI), as `extract` shows progress.
+    return lib.run_shard(options, shard, inputs, progress=get_run_logger().info)
 
 
 @flow(name=FLOW_NAME, task_runner=ThreadPoolTaskRunner(max_workers=1))

@@ -1,12 +1,11 @@
 """Every option of the pipeline, defined once: its params.yaml key, its default and its help.
 
 A params.yaml section is one frozen dataclass here (``extract``, ``curate``, ``select``,
-``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``, and ``policy`` from
-``pipeline/corpus/policy.py``); a field is one key of it.
-The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a
-default shown by ``--help`` is the default used. :class:`Options` holds every
-section: it is parsed once at the edge (defaults <- params.yaml <- flags, unknown
-keys refused by name) and travels as JSON (``to_json``/``from_json``) to Prefect
+``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``; ``card`` and ``policy``
+from ``pipeline/corpus/card.py``, ``policy.py``); a field is one key of it.
+The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a default shown by ``--help``
+is the default used. :class:`Options` holds every section: it is parsed once at the edge (defaults <-
+params.yaml <- flags, unknown keys refused by name) and travels as JSON (``to_json``/``from_json``) to Prefect
 flows and Dask workers. A default that comes with a component (the detector's threshold, a crop format) is its constant.
 """
 
@@ -22,6 +21,7 @@ from typing import Any
 
 from pipeline.alignment.crops import CROP_FORMATS, DEFAULT_CROP_FORMAT, DEFAULT_CROP_QUALITY, CropFormat
 from pipeline.alignment.presets import DEFAULT_PRESET, PRESETS, AlignConfig
+from pipeline.corpus.card import CardOptions
 from pipeline.corpus.policy import PolicyOptions
 from pipeline.detection.base import (
     DEFAULT_DET_MAX_SIDE,
@@ -275,6 +275,7 @@ class Options:
     sample_corpus: SampleCorpusOptions = SampleCorpusOptions()
     corpus: CorpusOptions = CorpusOptions()
     dvc: DvcOptions = DvcOptions()
+    card: CardOptions = CardOptions()  # noqa: RUF009 - frozen, as the others
     policy: PolicyOptions = PolicyOptions()  # noqa: RUF009 - frozen, as the others
 
     @classmethod

@@ -3,6 +3,7 @@
     from pipeline.dataset import load
     ds = load("https://github.com/org/facecorpus-data", rev="v1.0")   # any git repo DVC can read
     ds = load("data/release")                                           # a local copy (dvc get / import / pull)
+    import polars as pl
     faces = ds.split("train").filter(pl.col("status") == "ok").collect()  # kept faces of the train split
     ds.identities, ds.pairs, ds.splits                                  # who is who, fake -> original faces, groups
     image = ds.read_crop(faces["face_id"][0])                           # RGB uint8 HxWx3
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tarfile
 from collections.abc import Iterator
@@ -214,18 +216,25 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def load(
-    path_or_repo: str | Path, rev: str | None = None, path: str | None = None, cache_dir: Path | None = None, erasures: Path | None = None
+    path_or_repo: str | os.PathLike[str],
+    rev: str | None = None,
+    path: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    erasures: str | os.PathLike[str] | None = None,
 ) -> Dataset:
     """A released dataset from a local folder, or from a git repo (URL or path) at ``rev``
     (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``). ``erasures``:
-    the erasure log, for a local copy whose erased shards are missing (a ``dvc pull`` of an old tag)."""
-    local = Path(path_or_repo)
+    the erasure log, for a local copy whose erased shards are missing (a ``dvc pull`` of an old tag).
+    Paths take a ``str`` or any path-like (``~`` expanded)."""
+    where = os.fspath(path_or_repo)
+    local = Path(where).expanduser()
     if rev is None and local.is_dir() and (local / FACES_MANIFEST).is_file():
-        return Dataset(local, read_erasures(erasures))
-    return Dataset(fetch(str(path_or_repo), rev, path, cache_dir))
+        return Dataset(local, read_erasures(Path(os.fspath(erasures)).expanduser() if erasures is not None else None))
+    repo = str(local) if local.is_dir() else where  # a local clone, else a URL as given
+    return Dataset(fetch(repo, rev, path, cache_dir))
 
 
-def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: Path | None = None) -> Path:
+def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Copy ``path`` of ``repo`` at ``rev`` (through git and the DVC remote) into the cache; reuse it after."""
     from dvc.api import DVCFileSystem
 
@@ -233,7 +242,7 @@ def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: Path |
     path = path or release_path(fs)
     resolved = fs.repo.scm.get_rev() if rev is None else fs.repo.scm.resolve_rev(rev)
     key = hashlib.sha256(f"{repo}|{resolved}|{path}".encode()).hexdigest()[:16]
-    target = (cache_dir or DEFAULT_CACHE).expanduser() / key
+    target = Path(os.fspath(cache_dir) if cache_dir is not None else DEFAULT_CACHE).expanduser() / key
     if not (target / FACES_MANIFEST).is_file():
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted fetch

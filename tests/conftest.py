@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,28 @@ from pipeline.media.ffmpeg import ffmpeg_exe
 from pipeline.runs.extract import RunSummary, run_extract
 
 REPO = Path(__file__).resolve().parents[1]
+# DVC's usage analytics stay off in every test repository, the in-process dvc.api included.
+os.environ["DVC_NO_ANALYTICS"] = "1"
+
+
+SYSTEM_TEMP = tempfile.gettempdir()  # before pytest_configure moves tempfile's folder
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Every temp file of the session under pytest's own base temp folder (removed when the session
+    passes: tmp_path_retention_policy), not the system's: tempfile's folder, TMPDIR for subprocesses,
+    Dask's scratch space (LocalCluster workers' spill)."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None or hasattr(config, "workerinput"):
+        return
+    scratch = factory.getbasetemp() / "tmp"
+    scratch.mkdir(exist_ok=True)
+    tempfile.tempdir = str(scratch)
+    os.environ["TMPDIR"] = str(scratch)
+    os.environ["DASK_TEMPORARY_DIRECTORY"] = str(scratch / "dask")
+
+
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures"))
 
 # From shared/fixtures/README.md.

@@ -20,7 +20,7 @@ GIT_ENV = {
 
 
 def sh(cwd: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, **GIT_ENV, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{argv} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
@@ -34,7 +34,7 @@ def make_project(root: Path, remote: Path, params_update: dict | None = None) ->
         shutil.copy(REPO / name, root / name)
     (root / "data").mkdir()
     shutil.copy(REPO / "data" / ".gitignore", root / "data" / ".gitignore")
-    for name in ("pipeline", "schemas", "gx"):
+    for name in ("pipeline", "schemas"):
         shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "uncommitted"))
     if params_update:
         update_params(root, params_update)

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_repository_params_file_parses():
     options = load_params(REPO / "params.yaml")
     assert options.extract.sample == "fps:1" and options.extract.out == "data/dataset"
-    assert options.pack.out == "data/release" and options.validate.reports_dir == "data/reports"
+    assert options.pack.out == "data/release" and options.validate.reports_dir is None
     options.extract.check()
     options.ingest.check()
 

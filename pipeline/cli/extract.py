@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Sample frames, detect, align and curate faces of every input of CORPUS; write the manifests and crops.",
         formatter_class=FORMATTER,
     )
-    add_params_flags(ex, [*EXTRACT_FLAGS, *section_flags("curate")])
+    add_params_flags(ex, [*EXTRACT_FLAGS, *section_flags("curate"), Flag("validate", "max_failure_ratio")])
     ex.add_argument("--timeout-s", type=float, default=None, help="per-video timeout, s (default: none)")
     ex.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ex.set_defaults(func=_cmd_extract)
@@ -48,14 +48,31 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
     summary = run_extract(options.extract, options.curate, progress=progress, timeout_s=args.timeout_s, policy=options.policy)
     print(summary_text(summary))
-    return 0
+    return failure_gate(summary, options.validate.max_failure_ratio)
+
+
+EXIT_TOO_MANY_FAILURES = 1
+
+
+def failure_gate(summary: RunSummary, max_failure_ratio: float) -> int:
+    """The ingest flow's gate: exit 1 when more than ``max_failure_ratio`` of the inputs failed."""
+    if summary.failure_ratio <= max_failure_ratio:
+        return 0
+    print(
+        f"facecorpus: {summary.videos_failed} of {summary.inputs} inputs failed ({summary.failure_ratio:.0%}), more than "
+        f"validate.max_failure_ratio {max_failure_ratio:g}: the run counts as failed (the reasons are listed above)",
+        file=sys.stderr,
+    )
+    return EXIT_TOO_MANY_FAILURES
 
 
 def summary_text(summary: RunSummary) -> str:
     out = summary.out_dir
     lines = [
-        f"videos: {summary.videos_ok} ok, {summary.videos_failed} failed ({summary.videos_reused} already done), "
-        f"{summary.videos_excluded} excluded by the policy",
+        f"inputs: {summary.inputs}: {summary.videos_ok} ok ({summary.videos_ok - summary.stills_ok} videos, "
+        f"{summary.stills_ok} stills), {summary.videos_failed} failed ({summary.videos_reused} already done"
+        + (f"; {summary.failures_stored_before} failures stored by an earlier run" if summary.failures_stored_before else "")
+        + f"), {summary.videos_excluded} excluded by the policy",
         f"detector ran on {summary.videos_detected} videos, alignment on {summary.videos_aligned}",
         f"frames sampled: {summary.frames_sampled}   faces: {summary.faces}",
         f"wall time: {summary.wall_s:.2f} s   frames/s: {summary.frames_per_s:.1f}",

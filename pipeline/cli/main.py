@@ -33,17 +33,41 @@ EXIT_USAGE = 2
 
 def build_parser(registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facecorpus", description="Turn video corpora into face datasets.", formatter_class=FORMATTER)
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="logging level of facecorpus's own messages; other libraries' (Great Expectations, ...) show warnings "
+        "and errors only, unless DEBUG (default: WARNING)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in registrars:
         register(sub)
     return parser
 
 
+# facecorpus's loggers, and the ingest flow's run logs (Prefect's flow and task run loggers: the per-video lines).
+OWN_LOGGERS = ("pipeline", "flows", "schemas", "prefect.flow_runs", "prefect.task_runs")
+
+
+def configure_logging(level: str) -> None:
+    """``level`` for facecorpus's loggers; third-party INFO chatter (at INFO, Great Expectations alone
+    logs 300+ lines per validation) is dropped unless ``level`` is DEBUG."""
+    root = logging.getLogger()
+    ours = not root.handlers  # a host that configured logging (pytest, an embedding app) keeps its handlers as they are
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if ours and logging.getLevelName(level.upper()) != logging.DEBUG:
+        for handler in root.handlers:
+            handler.addFilter(_own_or_warning)
+
+
+def _own_or_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or any(record.name == n or record.name.startswith(n + ".") for n in OWN_LOGGERS)
+
+
 def main(argv: Sequence[str] | None = None, registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> int:
     parser = build_parser(registrars)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     try:
         return args.func(args)
     except (ValueError, CorpusError, ModelNotFoundError) as exc:

@@ -70,7 +70,8 @@ def add_params_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> 
         spec = next(f for f in fields(kind) if f.name == flag.name)
         value_type = field_types(kind)[flag.name]
         meta = spec.metadata
-        note = "required: give it here or in the params file" if meta.get("required") else f"default: {spec.default}"
+        default = "unset" if spec.default is None else spec.default
+        note = "required: give it here or in the params file" if meta.get("required") else f"default: {default}"
         kwargs: dict = {"help": f"{meta.get('help', '')} ({note}) [params: {flag.key}]", "default": argparse.SUPPRESS, "dest": flag.key}
         if value_type is bool:
             kwargs["action"] = argparse.BooleanOptionalAction

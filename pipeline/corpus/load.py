@@ -14,7 +14,8 @@ Three ways to describe a corpus:
 
 - a corpus manifest (``.csv``, ``.jsonl`` or ``.parquet``) with ``uri`` and the
   optional :data:`~schemas.manifests.CORPUS_FIELDS`; root = the manifest's folder;
-- a DFDC ``metadata.json`` (``{file: {label, original, split}}``); root = its folder.
+- a DFDC ``metadata.json`` (``{file: {label, original, split}}``); root = its folder;
+- any other file: a corpus of that one input; root = its folder (nothing else in it is read).
 
 Relative uris resolve against the root and may not escape it. Entries that are
 bad (missing file, path outside the root) still become entries, with ``problem``
@@ -66,8 +67,8 @@ def load_corpus(location: Path) -> Corpus:
         rows = _dfdc_rows(location)
     elif location.suffix.lower() in MANIFEST_SUFFIXES:
         rows = _manifest_rows(location)
-    else:
-        raise CorpusError(f"corpus {location}: expected a folder, a {'/'.join(MANIFEST_SUFFIXES)} manifest or {DFDC_METADATA}")
+    else:  # one media file: a corpus of that input alone (probing decides whether it is one)
+        rows = [(location.name, {})]
     return Corpus(root, _sorted(_entry(root, uri, fields) for uri, fields in rows))
 
 

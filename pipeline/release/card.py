@@ -4,6 +4,7 @@ validation, and what changed since the previous release (``releases/<version>.js
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,10 +12,14 @@ import polars as pl
 import yaml
 
 from pipeline.config import REPORT_DIR, Options
+from pipeline.release.changes import RELEASES_DIR, change_lines, changes, previous_card, read_metrics
 from pipeline.release.responsible import responsible_data, responsible_lines
+from pipeline.report.build import INDEX, VALIDATION_PAGE
 from schemas.manifests import FACES_MANIFEST, FILTER_REASONS, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
-RELEASES_DIR = "releases"
+__all__ = ["RELEASES_DIR", "ReleasePaths", "card_markdown", "dataset_card"]
+# Corpus fields counted per value in the card (faces and kept faces).
+BREAKDOWN_FIELDS = ("split", "subject", "label")
 REPORT_NAME = "validation.json"
 
 
@@ -40,13 +45,14 @@ def _required(value: str | None, key: str) -> Path:
     return Path(value)
 
 
-def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options) -> dict:
+def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options, commit: str) -> dict:
+    """The card of ``version``: ``commit`` is the git commit the data was built from (the release commits on top)."""
     faces = pl.read_parquet(paths.release_dir / FACES_MANIFEST)
     videos = pl.read_parquet(paths.release_dir / VIDEOS_MANIFEST)
     shards = pl.read_parquet(paths.release_dir / SHARD_INDEX)
     report = json.loads(paths.report.read_text(encoding="utf-8"))
-    params = options.to_json()
     ok = videos.filter(pl.col("status") == "ok")
+    release_dir = paths.release_dir.relative_to(repo).as_posix()
     card = {
         "version": version,
         "counts": {
@@ -62,33 +68,75 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
         "licenses": _value_counts(videos, "license"),
         "consent": _value_counts(videos, "consent"),
         "labels": _value_counts(faces, "label"),
+        # Faces and kept faces per value of the corpus fields a trainer splits and balances on.
+        "by_field": {f: _faces_by(faces, f) for f in BREAKDOWN_FIELDS},
         "curation": _curation(faces, videos, paths.release_dir / TRACKS_MANIFEST),
-        "parameters": params,
+        "crops": {"format": options.extract.crop_format, "size_px": sorted(faces["crop_size_px"].unique().to_list())},
+        "intended_use": options.card.intended_use,
+        "limitations": options.card.limitations,
+        "parameters": options.to_json(),
+        "metrics": read_metrics(repo / options.dvc.metrics_dir) if options.dvc.metrics_dir else {},
         "detectors": sorted(faces["detector_version"].unique().to_list()) or sorted(ok["detector_version"].unique().to_list()),
         "presets": sorted(faces["preset"].unique().to_list()),
         "shards_sha256": dict(shards.select("shard", "sha256").rows()),
+        "git_commit": commit,
+        "release_dir": release_dir,
+        "dvc_md5": _dvc_hash(repo, release_dir),
+        "load": load_snippet(repo, version),
         "validation": {
             "passed": report.get("passed"),
             "errors": [c["check"] for c in report.get("errors", [])],
             "warnings": [c["check"] for c in report.get("warnings", [])],
             "suites": {name: s["rows"] for name, s in report.get("suites", {}).items()},
-            "data_docs": f"{paths.report.parent.relative_to(repo).as_posix()}/{report['data_docs']}" if report.get("data_docs") else None,
         },
         "video_ids": sorted(videos["video_id"].to_list()),
-        # The offline HTML report that the pack stage writes into the release (pipeline/report).
-        "report": _report_link(repo, paths.release_dir),
+        # The offline HTML report that the pack stage writes into the release (pipeline/report): it travels
+        # with the data, so a trainer who pulled the release can open it; validation.html is its validation page.
+        "report": _report_link(repo, paths.release_dir, INDEX),
+        "validation_page": _report_link(repo, paths.release_dir, VALIDATION_PAGE),
     }
-    card["changes"] = _changes(repo, card)
+    card["changes"] = changes(previous_card(repo, version), card)
     previous = card["changes"]["previous"]
     card["responsible"] = responsible_data(repo, faces, options, repo / RELEASES_DIR / f"{previous}.json" if previous else None)
     return card
 
 
-def _report_link(repo: Path, release_dir: Path) -> str | None:
-    from pipeline.report.build import INDEX
+def _faces_by(faces: pl.DataFrame, column: str) -> dict[str, dict[str, int]]:
+    counts = faces.group_by(column).agg(pl.len().alias("faces"), (pl.col("status") == "ok").sum().alias("kept"))
+    rows = counts.sort(column, nulls_last=True).rows()
+    return {("(none)" if value is None else str(value)): {"faces": int(n), "kept": int(k)} for value, n, k in rows}
 
-    index = release_dir / REPORT_DIR / INDEX
-    return index.relative_to(repo).as_posix() if index.is_file() else None
+
+def _dvc_hash(repo: Path, release_dir: str) -> str | None:
+    """The release folder's DVC hash (``md5`` of the pack stage's output in dvc.lock): what ``dvc pull`` fetches."""
+    lock = repo / "dvc.lock"
+    stages = (yaml.safe_load(lock.read_text(encoding="utf-8")) or {}).get("stages", {}) if lock.is_file() else {}
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") == release_dir:
+                return out.get("md5")
+    return None
+
+
+def load_snippet(repo: Path, version: str) -> str:
+    """How a trainer loads this version: the repository's ``origin`` URL when it has one."""
+    origin = subprocess.run(["git", "remote", "get-url", "origin"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    where = json.dumps(origin or "<this repository: its git URL or a local clone>")
+    return "\n".join(
+        [
+            "# pip install './loader'  (facecorpus-load: the loader alone; docs/data-versions.md)",
+            "import polars as pl",
+            "from pipeline.dataset import load",
+            f"ds = load({where}, rev={json.dumps(version)})",
+            'kept = ds.faces.filter(pl.col("status") == "ok").collect()',
+            'image = ds.read_crop(kept["face_id"][0])  # RGB uint8',
+        ]
+    )
+
+
+def _report_link(repo: Path, release_dir: Path, page: str) -> str | None:
+    path = release_dir / REPORT_DIR / page
+    return path.relative_to(repo).as_posix() if path.is_file() else None
 
 
 def _curation(faces: pl.DataFrame, videos: pl.DataFrame, tracks: Path) -> dict:
@@ -121,37 +169,22 @@ def _curation_lines(c: dict) -> list[str]:
     ]
 
 
-def _changes(repo: Path, card: dict) -> dict:
-    previous = sorted((repo / RELEASES_DIR).glob("*.json"), key=lambda p: [int(x) for x in p.stem[1:].split(".")])
-    previous = [p for p in previous if p.stem != card["version"]]
-    if not previous:
-        return {"previous": None}
-    old = json.loads(previous[-1].read_text(encoding="utf-8"))
-    before, after = set(old["video_ids"]), set(card["video_ids"])
-    changed_params = sorted(
-        k for k in set(old["parameters"]) | set(card["parameters"]) if old["parameters"].get(k) != card["parameters"].get(k)
-    )
-    return {
-        "previous": old["version"],
-        "videos_added": len(after - before),
-        "videos_removed": len(before - after),
-        "faces_delta": card["counts"]["faces"] - old["counts"]["faces"],
-        "parameter_sections_changed": changed_params,
-        "detectors_changed": old["detectors"] != card["detectors"],
-    }
-
-
 def card_markdown(card: dict) -> str:
-    c, ch = card["counts"], card["changes"]
+    c = card["counts"]
     lines = [
         f"# facecorpus dataset {card['version']}",
         "",
         f"{c['faces']} faces from {c['videos_ok']} videos ({c['videos_failed']} inputs failed), "
         f"in {c['shards']} shards ({c['shard_bytes']} bytes).",
         "",
+        *_use_lines(card),
         "## Curation",
         "",
         *_curation_lines(card["curation"]),
+        "",
+        "## Splits, subjects, labels (kept faces / all faces)",
+        "",
+        *[f"- {field} `{k}`: {v['kept']} / {v['faces']}" for field, counts in card["by_field"].items() for k, v in counts.items()],
         "",
         "## Sources, licences, consent",
         "",
@@ -173,24 +206,40 @@ def card_markdown(card: dict) -> str:
         "",
         f"- passed: {card['validation']['passed']} (warnings: {', '.join(card['validation']['warnings']) or 'none'})",
         f"- suites: {', '.join(f'{k} ({v} rows)' for k, v in card['validation']['suites'].items())}",
-        f"- Data Docs: [{card['validation']['data_docs']}](../{card['validation']['data_docs']})",
-        *(
-            [f"- Dataset report (contact sheets, plots, a page per video, plain-words validation): [{card['report']}](../{card['report']})"]
-            if card.get("report")
-            else []
-        ),
+        *_link("Validation in plain words (inside the release)", card.get("validation_page")),
+        *_link("Dataset report (contact sheets, plots, a page per video)", card.get("report")),
         "",
         "## Changes since the previous release",
         "",
+        *change_lines(card["changes"], card["version"]),
     ]
-    if ch["previous"] is None:
-        lines.append("- first release")
-    else:
-        lines += [
-            f"- previous: {ch['previous']}",
-            f"- videos added: {ch['videos_added']}, removed: {ch['videos_removed']}",
-            f"- faces: {ch['faces_delta']:+d}",
-            f"- parameter sections changed: {', '.join(ch['parameter_sections_changed']) or 'none'}",
-            f"- detector changed: {ch['detectors_changed']}",
-        ]
     return "\n".join(lines) + "\n"
+
+
+def _use_lines(card: dict) -> list[str]:
+    """Intended use and limitations (params.yaml ``card``), how to load it, and what it was built from."""
+    return [
+        "## Intended use",
+        "",
+        card["intended_use"].strip(),
+        "",
+        "## Limitations",
+        "",
+        card["limitations"].strip(),
+        "",
+        "## How to load",
+        "",
+        "```python",
+        card["load"],
+        "```",
+        "",
+        f"Built from git commit `{card['git_commit']}`; the release folder `{card['release_dir']}` has the DVC hash "
+        f"`{card['dvc_md5']}` (dvc.lock). Crops: {card['crops']['format']}, "
+        f"{', '.join(str(s) for s in card['crops']['size_px']) or '-'} px square.",
+        "",
+    ]
+
+
+def _link(what: str, path: str | None) -> list[str]:
+    """A link from releases/<version>.md to a file of the release folder (there after `dvc pull`)."""
+    return [f"- {what}: [{path}](../{path})"] if path else []

@@ -1,13 +1,18 @@
 """``facecorpus release vX.Y``: a validated, pushed, tagged dataset version with a dataset card.
 
-Refuses (nothing tagged, nothing pushed) when: the tag exists; the git work tree
-has changes other than ``dvc.lock``; the DVC pipeline is not up to date; or a
-validation report (the dataset's, under ``validate.reports_dir``, or the packed
-release's, under ``pack.reports_dir``, both from params.yaml) failed an
-error-level expectation. Otherwise: writes the dataset card
-(``releases/<version>.md`` and ``.json``, ``pipeline/release/card.py``), pushes
-the DVC-tracked data to the remote, commits ``dvc.lock`` and the card, and tags
-the commit.
+Transactional. Every check runs first and refuses with nothing written: the version
+is not like ``v1`` or ``v1.0``; the tag exists; no git identity (``git var``
+fails as ``git commit`` would); the git work tree has changes other than the
+pipeline's own outputs (``dvc.lock``, the metrics and plots folders); the DVC
+pipeline is not up to date; a validation report (the dataset's, under
+``validate.reports_dir``, or the packed release's, under ``pack.reports_dir``)
+failed an error-level expectation; a released face breaks the policy (``policy``); the card's ``card.intended_use`` or
+``card.limitations`` is unset; no DVC remote. Then it writes the card
+(``releases/<version>.md`` and ``.json``, ``pipeline/release/card.py``),
+commits ``dvc.lock``, the metrics, the plots and the card, tags the commit, and
+pushes the DVC-tracked data last. When any step after the checks fails, it undoes
+what it did (the tag deleted, the commit and the staging reset, the card files
+removed) so that the same command can be run again once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -15,18 +20,28 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import load_params
+from pipeline.config import Options, load_params
 from pipeline.corpus.policy import PolicyOptions
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.release.card import RELEASES_DIR, ReleasePaths, card_markdown, dataset_card
 
 VERSION_RE = re.compile(r"^v\d+(\.\d+)*$")
+NOTHING_DONE = "nothing was written, committed, tagged or pushed"
 
 
 class ReleaseRefused(RuntimeError):
-    """The release cannot be made; the message says why. Nothing was tagged or pushed."""
+    """The release cannot be made; the message says why and what was left as it was."""
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What a release did so far, so that a failure can undo it."""
+
+    head: str
+    card_files: tuple[Path, ...]
 
 
 def _run(repo: Path, *argv: str) -> str:
@@ -41,27 +56,64 @@ def release(version: str, repo: Path, params_file: Path, remote: str | None = No
     repo = Path(repo).resolve()
     options = load_params(repo / params_file)
     paths = ReleasePaths.of(repo, options)
-    _check_ready(version, repo, paths, options.policy)
-    card = dataset_card(version, repo, paths, options)
+    try:
+        _check_ready(version, repo, paths, options, remote)
+    except ReleaseRefused as exc:
+        raise ReleaseRefused(f"{exc}; {NOTHING_DONE}") from None
+    head = _run(repo, "git", "rev-parse", "HEAD").strip()
+    card = dataset_card(version, repo, paths, options, head)
     folder = repo / RELEASES_DIR
-    atomic_write_bytes(folder / f"{version}.json", (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
-    atomic_write_bytes(folder / f"{version}.md", card_markdown(card).encode())
-    _run(repo, "dvc", "push", *(["-r", remote] if remote else []))
-    _run(repo, "git", "add", "dvc.lock", f"{RELEASES_DIR}/{version}.json", f"{RELEASES_DIR}/{version}.md")
-    _run(repo, "git", "commit", "-m", f"Release {version}")
-    _run(repo, "git", "tag", "-a", version, "-m", f"facecorpus dataset {version}")
+    files = (folder / f"{version}.json", folder / f"{version}.md")
+    step = _Step(head, files)
+    try:
+        atomic_write_bytes(files[0], (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(files[1], card_markdown(card).encode())
+        _run(repo, "git", "add", "--", "dvc.lock", *_output_paths(repo, options), *(f.relative_to(repo).as_posix() for f in files))
+        _run(repo, "git", "commit", "-q", "-m", f"Release {version}")
+        _run(repo, "git", "tag", "-a", version, "-m", f"facecorpus dataset {version}")
+        _run(repo, "dvc", "push", *(["-r", remote] if remote else []))
+    except (ReleaseRefused, OSError) as exc:
+        _undo(repo, version, step)
+        raise ReleaseRefused(
+            f"{exc}; undone: no tag, no commit, the card removed (DVC objects already copied to the remote, "
+            "if any, are content-addressed and unreferenced); fix the cause and run the same command again"
+        ) from None
     return card
 
 
-def _check_ready(version: str, repo: Path, paths: ReleasePaths, policy: PolicyOptions) -> None:
+def _undo(repo: Path, version: str, step: _Step) -> None:
+    """Back to the state before the release: tag deleted, HEAD and index reset, card files removed."""
+    subprocess.run(["git", "tag", "-d", version], cwd=repo, capture_output=True)
+    subprocess.run(["git", "reset", "-q", "--mixed", step.head], cwd=repo, capture_output=True)
+    for path in step.card_files:
+        path.unlink(missing_ok=True)
+
+
+def _output_paths(repo: Path, options: Options) -> list[str]:
+    """The pipeline's outputs that git tracks and a release commits: the metrics and plots folders."""
+    return [d for d in (options.dvc.metrics_dir, options.dvc.plots_dir) if d and (repo / d).exists()]
+
+
+def _dirty(repo: Path, options: Options) -> list[str]:
+    """Changed or untracked paths other than dvc.lock and the metrics and plots the stages wrote."""
+    outputs = tuple(f"{d.rstrip('/')}/" for d in _output_paths(repo, options))
+    lines = _run(repo, "git", "status", "--porcelain", "--untracked-files=all").splitlines()
+    paths = [line[3:].strip('"') for line in lines]
+    return [p for p in paths if p != "dvc.lock" and not p.startswith(outputs)]
+
+
+def _check_ready(version: str, repo: Path, paths: ReleasePaths, options: Options, remote: str | None) -> None:
     if not VERSION_RE.match(version):
-        raise ReleaseRefused(f"{version!r} is not a version like v1.0")
+        raise ReleaseRefused(f"{version!r} is not a version like v1 or v1.0")
     if _run(repo, "git", "tag", "--list", version).strip():
         raise ReleaseRefused(f"tag {version} already exists")
-    dirty = [line[3:] for line in _run(repo, "git", "status", "--porcelain").splitlines() if line[3:] != "dvc.lock"]
+    _check_identity(repo)
+    dirty = _dirty(repo, options)
     if dirty:
-        raise ReleaseRefused(f"the work tree has uncommitted changes: {', '.join(dirty)}")
-    _check_policy(paths.release_dir, policy)
+        raise ReleaseRefused(f"the work tree has uncommitted changes: {', '.join(dirty)} (commit them or stash them)")
+    _check_policy(paths.release_dir, options.policy)
+    _check_card_fields(options)
+    _check_remote(repo, remote)
     status = json.loads(_run(repo, "dvc", "status", "--json") or "{}")
     if status:
         raise ReleaseRefused(f"the DVC pipeline is not up to date (run `dvc repro`): {', '.join(sorted(status))}")
@@ -72,6 +124,30 @@ def _check_ready(version: str, repo: Path, paths: ReleasePaths, policy: PolicyOp
         if not report.get("passed"):
             failed = [c["check"] for c in report.get("errors", [])]
             raise ReleaseRefused(f"validation failed: {', '.join(failed) or 'see ' + str(path)}")
+
+
+def _check_identity(repo: Path) -> None:
+    for who in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        if subprocess.run(["git", "var", who], cwd=repo, capture_output=True).returncode != 0:
+            raise ReleaseRefused(
+                "git has no identity to commit the release with: run `git config --global user.name 'Your Name'` "
+                "and `git config --global user.email you@example.com` (or without --global, for this repository)"
+            )
+
+
+def _check_card_fields(options: Options) -> None:
+    for key in ("intended_use", "limitations"):
+        if not (getattr(options.card, key) or "").strip():
+            raise ReleaseRefused(f"card.{key} is not set in the params file: the dataset card states it, it is never invented")
+
+
+def _check_remote(repo: Path, remote: str | None) -> None:
+    if remote:
+        names = [line.split()[0] for line in _run(repo, "dvc", "remote", "list").splitlines() if line.strip()]
+        if remote not in names:
+            raise ReleaseRefused(f"no DVC remote named {remote!r} (remotes: {', '.join(names) or 'none'})")
+    elif not subprocess.run(["dvc", "remote", "default"], cwd=repo, capture_output=True, text=True).stdout.strip():
+        raise ReleaseRefused("the project has no default DVC remote: `dvc remote add -d NAME URL`, or pass --remote")
 
 
 def _check_policy(release_dir: Path, policy: PolicyOptions) -> None:

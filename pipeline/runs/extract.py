@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.config import CurateOptions, ExtractOptions, PolicyOptions
 from pipeline.curate.dataset import CurationCounts
+from pipeline.errors import CorpusError
 from pipeline.records import Status
 from pipeline.runs.admit import admit
 from pipeline.runs.manifests import curate_and_write
@@ -29,10 +30,22 @@ class RunSummary:
     counts: dict[str, StageCounts]
     curation: CurationCounts | None = None
     videos_excluded: int = 0  # kept out by the policy (never decoded)
+    stills_ok: int = 0  # ok inputs that are still images (a one-frame video each)
+
+    @property
+    def inputs(self) -> int:
+        """Inputs processed (ok or failed); those the policy excluded are counted apart."""
+        return self.videos_ok + self.videos_failed
+
+    @property
+    def failures_stored_before(self) -> int:
+        """Failed inputs whose failure an earlier run stored (reused, not failed again in this run)."""
+        return self.videos_failed - self.counts["video"].failures
 
     @property
     def videos_reused(self) -> int:
-        return self.counts["video"].reused
+        """Inputs whose finished, successful work an earlier run stored ("already done")."""
+        return max(0, self.counts["video"].reused - self.failures_stored_before)
 
     @property
     def videos_detected(self) -> int:
@@ -75,6 +88,7 @@ def summarize(
         counts=counts,
         curation=curation,
         videos_excluded=excluded,
+        stills_ok=sum(1 for o in outcomes if o.ok and o.detect.media is not None and o.detect.media.is_image),
     )
 
 
@@ -96,6 +110,8 @@ def run_extract(
     started = time.perf_counter()
     admission = admit(extract, policy)
     inputs = list(admission.admitted)
+    if not inputs and not admission.excluded and not admission.denied:
+        raise CorpusError(f"corpus {extract.corpus}: no inputs (an empty folder or manifest)")
     job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
     outcomes = list(job.run(progress(inputs) if progress else inputs))
     counts = {stage.name: stage.counts for stage in job.stages}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,19 +152,36 @@ def prepare(options: Options, only: list[str] | None = None) -> Plan:
     return Plan(snapshot_id, tuple(inputs), tuple(shards), len(todo), admission)
 
 
-def run_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> ShardReport:
+def run_shard(options: Options, shard: Shard, inputs: list[VideoInput], progress: Callable[[str], None] | None = None) -> ShardReport:
     """Run a shard's videos through a pool of ``ingest.worker_count`` threads (decoding
     runs in ffmpeg processes and inference releases the GIL; no more threads than
-    videos, the cores split among them: ``IngestOptions.pool_for``), then mark the shard done."""
+    videos, the cores split among them: ``IngestOptions.pool_for``), then mark the shard done.
+    ``progress`` gets one line per video as it finishes (uri, status, faces or the reason, seconds)."""
     started = time.perf_counter()
     workers, threads = options.ingest.pool_for(len(inputs))
     job = video_pass(options, threads=threads)
     curation = CurateVideos(job, options.extract.out_dir, options.curate)
+
+    def one(item: VideoInput) -> None:
+        began = time.perf_counter()
+        outcome = job.run_one(item)
+        curation.run_one(outcome)
+        if progress is not None:
+            progress(progress_line(item, outcome, time.perf_counter() - began))
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda item: curation.run_one(job.run_one(item)), inputs))
+        list(pool.map(one, inputs))
     mark_shard_done(options.extract.out_dir, shard)
     counts = {stage.name: stage.counts.to_json() for stage in (*job.stages, *curation.stages)}
     return ShardReport(shard.shard_id, len(inputs), time.perf_counter() - started, counts)
+
+
+def progress_line(item: VideoInput, outcome: VideoOutcome | None, seconds: float) -> str:
+    if outcome is None:
+        return f"{item.entry.uri}: not processed ({seconds:.1f} s)"
+    if not outcome.ok:
+        return f"{item.entry.uri}: failed: {outcome.detect.error} [{outcome.detect.error_kind}] ({seconds:.1f} s)"
+    return f"{item.entry.uri}: ok, {outcome.detections.num_rows} faces ({seconds:.1f} s)"
 
 
 def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: float) -> IngestReport:

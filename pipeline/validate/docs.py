@@ -1,6 +1,6 @@
 """The run's GX file context and its Data Docs site.
 
-The repository keeps the context's configuration in ``gx/great_expectations.yml``.
+The package ships the context's configuration: ``schemas/gx/great_expectations.yml`` (package data).
 Each validation copies it into ``<reports_dir>/gx-context/`` and opens the copy,
 so suites, results and the Data Docs site (``<reports_dir>/datadocs/``, as the
 config's ``data_docs_sites`` says) belong to the dataset version they describe,
@@ -35,7 +35,7 @@ def open_run_context(gx_dir: Path, reports_dir: Path) -> FileDataContext:
     """A fresh file context in ``reports_dir`` made from ``gx_dir``'s configuration."""
     config = Path(gx_dir) / CONFIG_NAME
     if not config.is_file():
-        raise ValueError(f"{gx_dir}: no {CONFIG_NAME} (the Great Expectations config folder, gx/ in the repository)")
+        raise ValueError(f"{gx_dir}: no {CONFIG_NAME} (the Great Expectations config folder; facecorpus ships schemas/gx)")
     reports_dir = Path(reports_dir)
     for name in (CONTEXT_DIR, DOCS_DIR):
         _remove_generated(reports_dir / name)

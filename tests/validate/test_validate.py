@@ -32,7 +32,7 @@ from schemas.contracts.limits import ContractLimits
 from schemas.manifests import FACES_SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
-GX_DIR = REPO / "gx"
+GX_DIR = REPO / "schemas" / "gx"
 CHROMIUM = Path("/usr/bin/chromium")
 SUITE_NAMES = [spec.contract.NAME for spec in SUITES]
 
@@ -384,8 +384,8 @@ ROW_CORRUPTIONS = {"score": _score, "box": _box_out, "landmark": _landmark_out, 
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data(), kinds=st.sets(st.sampled_from(sorted(ROW_CORRUPTIONS)), min_size=1, max_size=4))
-def test_generated_corruptions_fail_exactly_their_checks(extracted, data, kinds):
-    with tempfile.TemporaryDirectory() as tmp:
+def test_generated_corruptions_fail_exactly_their_checks(extracted, tmp_path, data, kinds):
+    with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:  # one per example, under the test's own temp dir
         dataset = copy_dataset(extracted[0], Path(tmp) / "dataset")
         rows_count = pq.read_metadata(dataset / "faces.parquet").num_rows
         targets = data.draw(st.permutations(range(rows_count)))[: len(kinds)]

@@ -1,0 +1,1 @@
+"""Arrow schemas (and, later, data contracts) for every manifest, defined once, as code."""

@@ -1,0 +1,1 @@
+../../../pipeline/corpus/__init__.py

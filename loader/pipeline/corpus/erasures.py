@@ -1,0 +1,1 @@
+../../../pipeline/corpus/erasures.py

@@ -1,0 +1,1 @@
+../../schemas/__init__.py
