@@ -1,1 +1,0 @@
-"""Arrow schemas (and, later, data contracts) for every manifest, defined once, as code."""
