@@ -20,6 +20,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.futures import PrefectFuture, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
@@ -40,6 +41,11 @@ class FailureRatioExceeded(RuntimeError):
 
 class ContractViolation(RuntimeError):
     """An error-level data contract failed on the merged dataset: the run is marked Failed."""
+
+
+class ShardsFailed(RuntimeError):
+    """A shard task did not finish (after its retries): what finished is merged, reported and
+    validated, then the run is marked Failed naming the shards."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,39 @@ def _transient_only(task_, task_run, state) -> bool:
     retry_condition_fn=_transient_only,
 )
 def process_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> lib.ShardReport:
-    return lib.run_shard(options, shard, inputs)
+    return lib.run_shard(options, shard, inputs, cores=worker_cores())
+
+
+def worker_cores() -> int:
+    """The cores this process may use: the machine's, or in a Dask worker the machine's
+    split among the Dask workers on the same host (8 workers on 16 cores: 2 each, not 16)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not inside a Dask worker
+        return cores
+    host = worker.address.rsplit(":", 1)[0]
+    info = worker.client.scheduler_info(n_workers=-1)["workers"]
+    on_host = sum(1 for address in info if address.rsplit(":", 1)[0] == host) or 1
+    return max(1, cores // on_host)
+
+
+def wait_for_shards(shards: tuple[Shard, ...], futures: list[PrefectFuture]) -> tuple[list[lib.ShardReport], tuple[str, ...]]:
+    """Every shard's report once all have ended, and "shard <id>: <state>: <reason>" for each
+    that did not finish (one failed shard must not stop the others' work being merged,
+    reported and validated). Each future's state is read after the wait, never its result
+    first: that would raise on the first failed shard."""
+    wait(futures)
+    reports, failed = [], []
+    for shard, future in zip(shards, futures, strict=True):
+        state = future.state
+        if state.is_completed():
+            reports.append(future.result())
+        else:
+            failed.append(f"shard {shard.shard_id} ({len(shard.video_ids)} videos): {state.type.value}: {state.message}")
+    return reports, tuple(failed)
 
 
 @flow(name=FLOW_NAME, task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -122,14 +160,16 @@ def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
     logger = get_run_logger()
     logger.info("%d videos, %d with work to do, in %d shards", len(plan.inputs), plan.todo, len(plan.shards))
     futures = [process_shard.submit(parsed, s, plan.shard_inputs(s)) for s in plan.shards]
-    reports = [f.result() for f in futures]
-    report = lib.finish(parsed, plan, reports, started)
+    reports, shards_failed = wait_for_shards(plan.shards, futures)
+    report = lib.finish(parsed, plan, reports, started, shards_failed)
     validation = validate_task(parsed)
     markdown = report.markdown() + "\n## Validation\n\n```\n" + validation.summary + "\n```\n"
     index = dataset_report_task(parsed, markdown)
     markdown += f"\n## Dataset report\n\n[{index}]({index.as_uri()}) (offline HTML: contact sheets, plots, a page per video)\n"
     create_markdown_artifact(key="ingest-report", markdown=markdown, description="facecorpus ingest report")
     create_link_artifact(key="dataset-report", link=index.as_uri(), link_text=str(index), description="the dataset's HTML report")
+    if shards_failed:
+        raise ShardsFailed(f"{len(shards_failed)} of {len(futures)} shards did not finish: " + "; ".join(shards_failed))
     if not report.gate_passed:
         raise FailureRatioExceeded(
             f"{report.failed} of {report.videos} videos failed ({report.failure_ratio:.1%} > {report.max_failure_ratio:.1%}): "

@@ -127,17 +127,20 @@ class IngestOptions:
         if self.shard_videos < 1 or self.shard_mb <= 0 or self.timeout_s <= 0 or self.retries < 0 or self.workers < 0:
             raise ValueError(f"bad ingest options: {self}")
 
-    @property
-    def worker_count(self) -> int:
-        """Videos processed at once inside a shard (0 means one per core)."""
-        return self.workers or os.cpu_count() or 1
+    def worker_count(self, cores: int | None = None) -> int:
+        """Videos processed at once inside a shard (0 means one per core of ``cores``:
+        the cores this process may use, all of the machine's when unset)."""
+        return self.workers or cores or os.cpu_count() or 1
 
-    def pool_for(self, videos: int) -> tuple[int, int]:
-        """(workers, onnxruntime threads per worker) for a shard of ``videos`` videos: no
-        more workers than videos, and the cores shared among the workers that run, so
-        a one-video shard gets every core rather than 1/workers of them."""
-        workers = max(1, min(self.worker_count, videos))
-        return workers, max(1, (os.cpu_count() or 1) // workers)
+    def pool_for(self, videos: int, cores: int | None = None) -> tuple[int, int]:
+        """(workers, onnxruntime threads per worker) for a shard of ``videos`` videos run
+        on ``cores`` cores (unset: the machine's; a Dask worker process passes its share,
+        so N worker processes never run N x all-cores videos at once): no more workers than
+        videos, and the cores shared among the workers that run, so a one-video shard gets
+        every core rather than 1/workers of them."""
+        budget = cores or os.cpu_count() or 1
+        workers = max(1, min(self.worker_count(budget), videos))
+        return workers, max(1, budget // workers)
 
 
 @dataclass(frozen=True)
