@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
-from prefect.futures import PrefectFuture, wait
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
@@ -54,7 +61,7 @@ class ValidationOutcome:
     summary: str
 
 
-@task(name="validate")
+@task(name="validate", cache_policy=NO_CACHE)
 def validate_task(options: Options) -> ValidationOutcome:
     """The Great Expectations suites over the merged manifests and crops; a run that
     changed nothing reuses the last report of the unchanged dataset."""
@@ -66,13 +73,13 @@ def validate_task(options: Options) -> ValidationOutcome:
         validate.limits(),
         reports_dir=validate.reports_path(dataset),
         partition_rows=validate.partition_rows,
-        build_docs=validate.docs,
+        build_docs=False,  # on demand (`facecorpus validate --docs`): 2.5 s of the flow's fixed 8 s (bench/validation_cost.py)
         reuse=True,
     )
     return ValidationOutcome(report.passed, report.summary())
 
 
-@task(name="report")
+@task(name="report", cache_policy=NO_CACHE)
 def dataset_report_task(options: Options, markdown: str) -> Path:
     """The run's markdown next to the dataset (it outlives a temporary Prefect server), then the
     dataset's offline HTML report (``pipeline/report``), which links to it; returns its index.
@@ -105,6 +112,9 @@ def _transient_only(task_, task_run, state) -> bool:
     retries=TASK_RETRIES,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_condition_fn=_transient_only,
+    # Whether a shard has work is decided by the stages' completion markers; Prefect's
+    # default policy would also hash the whole Options blob and every VideoInput per call.
+    cache_policy=NO_CACHE,
 )
 def process_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> lib.ShardReport:
     return lib.run_shard(options, shard, inputs, cores=worker_cores())
@@ -131,7 +141,9 @@ def wait_for_shards(shards: tuple[Shard, ...], futures: list[PrefectFuture]) -> 
     that did not finish (one failed shard must not stop the others' work being merged,
     reported and validated). Each future's state is read after the wait, never its result
     first: that would raise on the first failed shard."""
-    wait(futures)
+    progress = create_progress_artifact(0.0, key="ingest-progress", description="shards ended, %") if futures else None
+    for ended, _ in enumerate(as_completed(futures), start=1):  # as each shard ends, whatever its state
+        update_progress_artifact(progress, 100.0 * ended / len(futures))
     reports, failed = [], []
     for shard, future in zip(shards, futures, strict=True):
         state = future.state
@@ -168,6 +180,9 @@ def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
     markdown += f"\n## Dataset report\n\n[{index}]({index.as_uri()}) (offline HTML: contact sheets, plots, a page per video)\n"
     create_markdown_artifact(key="ingest-report", markdown=markdown, description="facecorpus ingest report")
     create_link_artifact(key="dataset-report", link=index.as_uri(), link_text=str(index), description="the dataset's HTML report")
+    if report.failed_videos:
+        rows = [{"uri": f.uri, "error": f.error, "kind": f.error_kind} for f in report.failed_videos]
+        create_table_artifact(rows, key="ingest-failures", description="videos that failed or were not finished in this run")
     if shards_failed:
         raise ShardsFailed(f"{len(shards_failed)} of {len(futures)} shards did not finish: " + "; ".join(shards_failed))
     if not report.gate_passed:

@@ -9,6 +9,7 @@ one :class:`~pipeline.config.Options` object; the counts come from the stages.
 
 from __future__ import annotations
 
+import contextvars
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,15 @@ class ShardReport:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A video that failed, or was planned and has no result: a row of the failures table."""
+
+    uri: str
+    error: str
+    error_kind: str  # permanent | transient | timeout | not_finished
+
+
+@dataclass(frozen=True)
 class IngestReport:
     snapshot_id: str
     videos: int
@@ -76,6 +86,7 @@ class IngestReport:
     not_yet_processed: tuple[str, ...] = field(default=())  # outside this run's plan (retry-failed): not failures
     shards_failed: tuple[str, ...] = field(default=())  # "<shard_id>: <reason>" of each shard task that did not finish
     pool_cores: int = 0  # the most cores one shard's pool used (videos at once x threads each)
+    failed_videos: tuple[Failure, ...] = field(default=())
 
     def _count(self, stage: str, what: str) -> int:
         return getattr(self.counts[stage], what) if stage in self.counts else 0
@@ -172,10 +183,19 @@ def run_shard(options: Options, shard: Shard, inputs: list[VideoInput], cores: i
     job = video_pass(options, threads=threads)
     curation = CurateVideos(job, options.extract.out_dir, options.curate)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda item: curation.run_one(job.run_one(item)), inputs))
+        # Each video runs in a copy of the caller's context, so an orchestrator's log
+        # handler (Prefect's, which reads its run from a context variable) sees the
+        # pool's log records as the shard's.
+        runs = [pool.submit(contextvars.copy_context().run, _one_video, job, curation, item) for item in inputs]
+        for run in runs:
+            run.result()
     mark_shard_done(options.extract.out_dir, shard)
     counts = {stage.name: stage.counts.to_json() for stage in (*job.stages, *curation.stages)}
     return ShardReport(shard.shard_id, len(inputs), time.perf_counter() - started, counts, workers, threads)
+
+
+def _one_video(job: VideoPass, curation: CurateVideos, item: VideoInput) -> None:
+    curation.run_one(job.run_one(item))
 
 
 def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: float, shards_failed: tuple[str, ...] = ()) -> IngestReport:
@@ -189,6 +209,8 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
     planned = plan_.planned_ids
     missing = [f"{i.entry.uri}: not processed (its shard did not finish)" for i, o in pairs if o is None and i.video_id in planned]
     untried = tuple(i.entry.uri for i, o in pairs if o is None and i.video_id not in planned)
+    table = [Failure(i.entry.uri, o.detect.error or "", str(o.detect.error_kind)) for i, o in done if o.detect.status is Status.FAILED]
+    table += [Failure(i.entry.uri, "its shard did not finish", "not_finished") for i, o in pairs if o is None and i.video_id in planned]
     curation, curate_counts = curate_and_write(options.extract.out_dir, job, [i for i, _ in done], [o for _, o in done], options.curate)
     failed = [o.detect for _, o in done if o.detect.status is Status.FAILED]
     return IngestReport(
@@ -207,6 +229,7 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
         not_yet_processed=untried,
         shards_failed=shards_failed,
         pool_cores=max((r.pool_workers * r.pool_threads for r in reports), default=0),
+        failed_videos=tuple(table),
     )
 
 

@@ -3,6 +3,7 @@ and the pool each Dask worker runs. Real Prefect test server, real media, real D
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -48,6 +49,7 @@ def test_a_failed_shard_leaves_a_merged_dataset_a_report_naming_it_and_a_validat
     assert "b_obama.jpg: not processed (its shard did not finish)" in markdown
     assert "| videos ok / failed | 2 / 1 |" in markdown and "## Validation" in markdown
     assert json.loads((out / "reports" / "validation.json").read_text())["suites"]  # validated
+    assert not (out / "reports" / "datadocs").exists()  # Data Docs are built on demand only
     monkeypatch.undo()
     report = ingest(options(corpus, out, {"ingest": {"shard_videos": 1}}))  # the next run does the rest
     assert report.todo == 1 and report.failed == 0 and not report.shards_failed
@@ -83,3 +85,46 @@ def test_each_dask_worker_sizes_its_pool_to_its_share_of_the_cores():
     assert shares == [max(1, cores // 2)] * 2
     workers, threads = IngestOptions().pool_for(16, cores=shares[0])
     assert workers * threads <= max(1, cores // 2) or workers == threads == 1
+
+
+def test_pipeline_logs_and_the_failures_table_reach_the_prefect_ui(prefect_server, tmp_path):
+    """A video's failure, logged by the library in a shard's worker thread, is among the flow
+    run's logs on the server; the failures table and the per-shard progress are artifacts."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(fixture("two_people.jpg"), corpus / "good.jpg")
+    (corpus / "bad.mp4").write_text("not a video")
+    state = ingest(options(corpus, tmp_path / "out", {"validate": {"max_failure_ratio": 1.0}}), return_state=True)
+    assert state.is_completed()
+    run_id = state.state_details.flow_run_id
+
+    async def read() -> tuple[list, dict]:
+        async with get_client() as client:
+            for _ in range(40):  # logs are shipped in batches
+                logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+                if any(log.name.startswith("pipeline") for log in logs):
+                    break
+                await asyncio.sleep(0.5)
+            keys = ["ingest-failures", "ingest-progress"]
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])),
+            )
+            return logs, {a.key: a.data for a in artifacts}
+
+    logs, artifacts = asyncio.run(read())
+    pipeline_logs = [log.message for log in logs if log.name.startswith("pipeline")]
+    assert any("bad.mp4: not a readable video or image" in m for m in pipeline_logs), [log.name for log in logs]
+    table = json.loads(artifacts["ingest-failures"]) if isinstance(artifacts["ingest-failures"], str) else artifacts["ingest-failures"]
+    assert [(row["uri"], row["kind"]) for row in table] == [("bad.mp4", "permanent")]
+    assert float(artifacts["ingest-progress"]) == 100.0
