@@ -7,7 +7,9 @@ release's, under ``pack.reports_dir``, both from params.yaml) failed an
 error-level expectation. Otherwise: writes the dataset card
 (``releases/<version>.md`` and ``.json``, ``pipeline/release/card.py``), pushes
 the DVC-tracked data to the remote, commits ``dvc.lock`` and the card, and tags
-the commit.
+the commit twice: ``<version>`` (what people type) and ``release@v<X.Y.Z>`` (the
+version as semver in GTO's form, which ``dvc artifacts get . release --rev vX.Y.Z``
+and model-registry tools read for dvc.yaml's ``release`` artifact).
 """
 
 from __future__ import annotations
@@ -22,6 +24,19 @@ from pipeline.fsutil import atomic_write_bytes
 from pipeline.release.card import RELEASES_DIR, ReleasePaths, card_markdown, dataset_card
 
 VERSION_RE = re.compile(r"^v\d+(\.\d+)*$")
+ARTIFACT = "release"  # dvc.yaml artifacts: the packed release (pack.out)
+
+
+def artifact_version(version: str) -> str:
+    """The release's artifact version, semver as GTO wants it: v1 -> v1.0.0, v1.2 -> v1.2.0."""
+    parts = version.removeprefix("v").split(".")
+    if len(parts) > 3:
+        raise ReleaseRefused(f"{version!r} has more than three parts; an artifact version is vMAJOR.MINOR.PATCH")
+    return "v" + ".".join([*parts, "0", "0"][:3])
+
+
+def artifact_tag(version: str) -> str:
+    return f"{ARTIFACT}@{artifact_version(version)}"
 
 
 class ReleaseRefused(RuntimeError):
@@ -49,14 +64,16 @@ def release(version: str, repo: Path, params_file: Path, remote: str | None = No
     _run(repo, "git", "add", "dvc.lock", f"{RELEASES_DIR}/{version}.json", f"{RELEASES_DIR}/{version}.md")
     _run(repo, "git", "commit", "-m", f"Release {version}")
     _run(repo, "git", "tag", "-a", version, "-m", f"facecorpus dataset {version}")
+    _run(repo, "git", "tag", "-a", artifact_tag(version), "-m", f"facecorpus dataset {version} (the {ARTIFACT} artifact)")
     return card
 
 
 def _check_ready(version: str, repo: Path, paths: ReleasePaths) -> None:
     if not VERSION_RE.match(version):
         raise ReleaseRefused(f"{version!r} is not a version like v1.0")
-    if _run(repo, "git", "tag", "--list", version).strip():
-        raise ReleaseRefused(f"tag {version} already exists")
+    for tag in (version, artifact_tag(version)):
+        if _run(repo, "git", "tag", "--list", tag).strip():
+            raise ReleaseRefused(f"tag {tag} already exists")
     dirty = [line[3:] for line in _run(repo, "git", "status", "--porcelain").splitlines() if line[3:] != "dvc.lock"]
     if dirty:
         raise ReleaseRefused(f"the work tree has uncommitted changes: {', '.join(dirty)}")
