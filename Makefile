@@ -20,6 +20,7 @@ install: $(STAMP)
 
 demo: install
 	$(FACECORPUS) sample-corpus --params params.yaml
+	$(FACECORPUS) models --params params.yaml
 	$(FACECORPUS) ingest --params params.yaml
 
 # ruff (pyproject.toml: line length 140): lint and format check, then the suite.

@@ -89,7 +89,7 @@ def _run(options: Options, only: list[str] | None = None) -> int:
 def _absolute(options: Options) -> Options:
     """Paths made absolute: the flow may run elsewhere (a deployment, a Dask worker)."""
     extract, reports = options.extract, options.validate.reports_dir
-    paths = {k: _resolved(getattr(extract, k)) for k in ("corpus", "out", "detect_root") if getattr(extract, k)}
+    paths = {k: _resolved(getattr(extract, k)) for k in ("corpus", "out", "detect_root", "model_file") if getattr(extract, k)}
     return options.merged({"extract": paths, "validate": {"reports_dir": _resolved(reports)} if reports else {}})
 
 

@@ -62,6 +62,9 @@ class ExtractOptions:
     det_max_side: int = option(DEFAULT_DET_MAX_SIDE, "longest side of the detector input, px")
     models_root: str = option(DEFAULT_MODELS_ROOT, "insightface model packs folder (never downloaded into)")
     model_pack: str = option(DEFAULT_MODEL_PACK, "insightface model pack holding the SCRFD detector")
+    model_file: str | None = option(
+        None, "the detector's model file (dvc.yaml's detect stage depends on it); unset: the packaged one (`facecorpus models` copies it)"
+    )
     preset: str = option(DEFAULT_PRESET, "alignment template", choices=PRESETS)
     size: int | None = option(None, "crop side, px; unset: 112 for arcface, 512 for ffhq")
     margin: float = option(0.0, "extra context around the face, fraction of the crop")
@@ -79,6 +82,7 @@ class ExtractOptions:
             det_max_side=self.det_max_side,
             models_root=self.models_root,
             model_pack=self.model_pack,
+            model_file=self.model_file,
             threads=threads,
         )
 
