@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -30,8 +31,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pipeline.config import IngestOptions, Options
+from pipeline.config import SECTIONS, IngestOptions, Options
 from pipeline.corpus.plan import Shard
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import TransientError
@@ -154,17 +156,38 @@ def wait_for_shards(shards: tuple[Shard, ...], futures: list[PrefectFuture]) -> 
     return reports, tuple(failed)
 
 
+def _section_model(kind: type) -> type[BaseModel]:
+    """A pydantic model of one params.yaml section, its fields' help as descriptions."""
+    hints = typing.get_type_hints(kind)
+    defined = {f.name: (hints[f.name], Field(f.default, description=f.metadata.get("help"))) for f in fields(kind)}
+    return create_model(kind.__name__, __config__=ConfigDict(extra="forbid"), __doc__=kind.__doc__, **defined)
+
+
+# The flow's parameter, typed (the Prefect UI shows a form, one group per params.yaml section);
+# made from pipeline/config.py's sections, so each option is still defined once.
+# ("validate" is also a BaseModel method: the field is ``validate_``, named "validate" in JSON.)
+IngestParameters = create_model(
+    "IngestParameters",
+    __config__=ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True),
+    __doc__="params.yaml's sections (unset keys: their defaults)",
+    **{
+        (f"{name}_" if hasattr(BaseModel, name) else name): (model, Field(default_factory=model, alias=name))
+        for name, model in ((n, _section_model(k)) for n, k in SECTIONS.items())
+    },
+)
+
+
 @flow(name=FLOW_NAME, task_runner=ThreadPoolTaskRunner(max_workers=1))
-def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
+def ingest(options: IngestParameters, only: list[str] | None = None) -> lib.IngestReport:  # type: ignore[valid-type]
     """Process what is new in the corpus into the dataset (``extract.corpus``, ``extract.out``).
 
-    ``options`` is :meth:`pipeline.config.Options.to_json` (params.yaml's sections,
-    as plain JSON so deployments can store them), parsed once here; ``only``
+    ``options`` holds params.yaml's sections (a dict such as
+    :meth:`pipeline.config.Options.to_json` is validated into it by Prefect), parsed once here; ``only``
     limits the run to those video ids (``facecorpus retry-failed``). The
     failure-ratio gate and the contract use one limit, ``validate.max_failure_ratio``.
     """
     started = time.perf_counter()
-    parsed = Options.from_json(options)
+    parsed = Options.from_json(options.model_dump(by_alias=True) if isinstance(options, BaseModel) else options)
     parsed.extract.check()
     parsed.curate.check()
     parsed.ingest.check()

@@ -60,3 +60,19 @@ def test_the_failure_automation_is_valid_for_prefect():
     automation = AutomationCore.model_validate(yaml.safe_load(text))
     assert automation.trigger.expect == {"prefect.flow-run.Failed", "prefect.flow-run.Crashed"}
     assert automation.actions[0].type == "send-notification"
+
+
+def test_the_flow_parameters_are_typed_for_the_ui_form():
+    from flows.ingest import IngestParameters, ingest
+
+    schema = ingest.parameters.model_dump()
+    sections = schema["definitions"]["IngestParameters"]["properties"]
+    assert set(sections) == set(yaml.safe_load((REPO / "params.yaml").read_text()))
+    sample = schema["definitions"]["ExtractOptions"]["properties"]["sample"]
+    assert sample["default"] == "fps:1" and "keyframes" in sample["description"]  # the option's help, from pipeline/config.py
+    try:
+        IngestParameters.model_validate({"extract": {"sampel": "fps:2"}})
+    except ValueError as error:
+        assert "extract.sampel" in str(error) and "Extra inputs are not permitted" in str(error)
+    else:
+        raise AssertionError("an unknown key was accepted")
