@@ -11,8 +11,9 @@ Cross-run skipping comes from the stages' completion markers, not from
 Prefect's cache (whose default key includes the flow run id).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the flow's parameter annotation must be the
+# IngestParameters class itself. As a string, a deployment's run (the flow loaded from its file
+# entrypoint) cannot resolve it: "IngestModel is not fully defined" (tests/flows/test_serve.py).
 import os
 import time
 import typing

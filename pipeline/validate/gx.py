@@ -112,11 +112,31 @@ def run_suite(
         # Failing rows are named by their key (face_id, video_id, crop_path), not a row number.
         result_format["unexpected_index_column_names"] = [key]
     parts = []
-    for part in partitions(table, key, partition_rows):
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas(part, computed)})
-        parts.append(batch.validate(suite, result_format=result_format))
+    if table.num_rows <= partition_rows:  # one batch: GX's production path, a checkpoint
+        parts.append(_checkpoint_validate(context, suite, batch_definition, to_pandas(table, computed), result_format))
+    else:  # large manifests: batch by batch, merged below
+        for part in partitions(table, key, partition_rows):
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas(part, computed)})
+            parts.append(batch.validate(suite, result_format=result_format))
     merged = merge_suite_results(suite.name, parts, _suite_meta(suite.name, len(parts), table.num_rows, run_id))
     return SuiteRun(suite.name, table.num_rows, len(parts), merged)
+
+
+def _checkpoint_validate(
+    context: AbstractDataContext, suite: gx.ExpectationSuite, batch_definition, frame: pd.DataFrame, result_format: dict
+):
+    """The suite over one whole-dataframe batch through a ValidationDefinition and a Checkpoint
+    (kept in the in-memory context; Data Docs are built on demand from the stored results)."""
+    stored = context.suites.add_or_update(
+        gx.ExpectationSuite(name=suite.name, expectations=[e.configuration.to_domain_obj() for e in suite.expectations], meta=suite.meta)
+    )
+    definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=stored))
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=[], result_format=result_format)
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    (suite_result,) = result.run_results.values()
+    return suite_result
 
 
 def _batch_definition(context: AbstractDataContext, asset_name: str):

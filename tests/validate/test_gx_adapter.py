@@ -61,6 +61,41 @@ def test_only_the_adapter_imports_gx_internals():
     assert not offenders, "GX internals outside pipeline/validate/gx.py: " + "; ".join(offenders)
 
 
+def guard_suite() -> gx.ExpectationSuite:
+    suite = gx.ExpectationSuite(name="guard")
+    checks = [
+        error("guard.type.x", "x is int64", ExpectColumnArrowTypeToBe(column="x", type_="int64")),
+        error("guard.x_small", "x below 3", gx.expectations.ExpectColumnValuesToBeBetween(column="x", max_value=2)),
+        warning("guard.x_tiny", "x below 2", gx.expectations.ExpectColumnValuesToBeBetween(column="x", max_value=1)),
+        error("guard.key_unique", "keys are unique", gx.expectations.ExpectColumnValuesToBeUnique(column="key")),
+    ]
+    for check in checks:
+        suite.add_expectation(check.expectation)
+    return suite
+
+
+def test_the_checkpoint_path_and_the_partitioned_path_agree():
+    """Oracle: one batch through a ValidationDefinition + Checkpoint, and the same rows in
+    partitions merged, give the same outcomes and counts."""
+    context = adapter.validation_context()
+    keys = [f"k{i % 7}" for i in range(20)]  # duplicate keys: uniqueness must fail in both
+    table = pa.table({"key": keys, "x": pa.array([i % 4 for i in range(20)], pa.int64())})
+    whole = adapter.run_suite(context, guard_suite(), table, "key", (), partition_rows=1000)
+    split = adapter.run_suite(adapter.validation_context(), guard_suite(), table, "key", (), partition_rows=6)
+    assert whole.partitions == 1 and split.partitions > 1
+    assert context.checkpoints.get("guard") and context.validation_definitions.get("guard")  # GX's production path was taken
+
+    def summary(run):
+        out = {}
+        for item in run.result.results:
+            counts = {k: item.result.get(k) for k in ("element_count", "unexpected_count", "observed_value")}
+            out[item.expectation_config.meta["check"]] = (item.success, str(item.expectation_config.severity), counts)
+        return out
+
+    assert summary(whole) == summary(split)
+    assert not summary(whole)["guard.key_unique"][0] and summary(whole)["guard.x_small"][2]["unexpected_count"] == 5
+
+
 @pytest.fixture(scope="module")
 def tiny_run():
     """One suite over a 3-row table, through the adapter: an error check that fails on one row,
