@@ -29,3 +29,7 @@ class TransientError(Exception):
 
 class VideoTimeout(TransientError):
     """A video's processing ran past its deadline; its decoder was killed."""
+
+
+class ErasedSampleError(LookupError):
+    """A released face that an erasure removed (``facecorpus forget``); the message names the erasure record."""
