@@ -149,6 +149,7 @@ def wait_for_shards(shards: tuple[Shard, ...], futures: list[PrefectFuture]) -> 
         update_progress_artifact(progress, 100.0 * ended / len(futures))
     reports, failed = [], []
     for shard, future in zip(shards, futures, strict=True):
+        future.wait()  # as_completed waits on the executor; this sets the task's final state (else it may read PENDING)
         state = future.state
         if state.is_completed():
             reports.append(future.result())
