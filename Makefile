@@ -35,6 +35,7 @@ release: | $(FACECORPUS)
 
 demo: install
 	$(FACECORPUS) sample-corpus --params params.yaml
+	$(FACECORPUS) models --params params.yaml
 	$(FACECORPUS) ingest --params params.yaml
 
 # ruff (pyproject.toml: line length 140): lint and format check, then the suite.

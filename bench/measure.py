@@ -226,7 +226,7 @@ def _pipeline_knobs(req: dict):
     if req.get("spin", False):
         changes.append((centerface, "session_options", _spinning(centerface.session_options)))
     if req.get("pool_threads"):
-        changes.append((IngestOptions, "pool_for", lambda self, videos: (pool_for(self, videos)[0], req["pool_threads"])))
+        changes.append((IngestOptions, "pool_for", lambda self, n, cores=None: (pool_for(self, n, cores)[0], req["pool_threads"])))
     if req.get("ffmpeg_threads"):
         changes.append(
             (spec.ffmpeg, "input", lambda filename, **kwargs: ffmpeg_input(filename, **{"threads": req["ffmpeg_threads"], **kwargs}))
@@ -310,7 +310,7 @@ def _run_ingest_timed(corpus: Path, out: Path, extract: dict, workers: int) -> d
         "faces": report.faces,
         "videos": report.videos,
         "failed": report.failed,
-        "workers": options.ingest.worker_count,
+        "workers": options.ingest.worker_count(),
     }
 
 

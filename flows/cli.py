@@ -1,9 +1,12 @@
 """The ``facecorpus`` console script: the library commands plus the Prefect ones.
 
 ``ingest`` runs the ingest flow once now; ``serve`` serves it as a deployment on a
-cron schedule; ``retry-failed`` reruns the videos that failed transiently. All
-three work against ``PREFECT_API_URL`` when it is set, and otherwise against
-Prefect's temporary local server (which binds 127.0.0.1).
+schedule; ``retry-failed`` reruns the videos that failed transiently. ``ingest``
+and ``retry-failed`` work against ``PREFECT_API_URL`` when it is set, and otherwise
+against Prefect's temporary local server (which binds 127.0.0.1). ``serve``
+requires ``PREFECT_API_URL``: the temporary server runs no scheduler service (a
+10 s interval gave 0 runs in 60 s there, 4 in 45 s against ``prefect server
+start``), so serving against it would print "serving" and never run a flow.
 """
 
 from __future__ import annotations
@@ -44,8 +47,20 @@ def _register(sub: argparse._SubParsersAction) -> None:
         add_params_flags(parser, INGEST_FLAGS)
         parser.set_defaults(func=func)
         if name == "serve":
-            parser.add_argument("--cron", required=True, help='cron schedule, e.g. "0 * * * *" (hourly) (required)')
-            parser.add_argument("--name", default=DEPLOYMENT_NAME, help=f"deployment name (default: {DEPLOYMENT_NAME})")
+            _serve_flags(parser)
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    when = parser.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 * * * *" (hourly)')
+    when.add_argument("--interval-s", type=float, help="run every this many seconds")
+    parser.add_argument("--timezone", default=None, help="IANA time zone of the cron schedule, e.g. Europe/Paris (default: UTC)")
+    parser.add_argument("--name", default=DEPLOYMENT_NAME, help=f"deployment name (default: {DEPLOYMENT_NAME})")
+    parser.add_argument(
+        "--keep-schedule-on-exit",
+        action="store_true",
+        help="leave the schedule active when serve stops (default: Prefect pauses it; a worker of a work pool may pick runs up)",
+    )
 
 
 def _flow(options: Options):
@@ -97,7 +112,7 @@ def _validation_line(options: Options) -> str:
 def _absolute(options: Options) -> Options:
     """Paths made absolute: the flow may run elsewhere (a deployment, a Dask worker)."""
     extract, reports = options.extract, options.validate.reports_dir
-    paths = {k: _resolved(getattr(extract, k)) for k in ("corpus", "out", "detect_root") if getattr(extract, k)}
+    paths = {k: _resolved(getattr(extract, k)) for k in ("corpus", "out", "detect_root", "model_file") if getattr(extract, k)}
     return options.merged({"extract": paths, "validate": {"reports_dir": _resolved(reports)} if reports else {}})
 
 
@@ -118,9 +133,31 @@ def _cmd_retry_failed(args: argparse.Namespace) -> int:
     return _run(options, only=video_ids)
 
 
+SERVE_NEEDS_SERVER = (
+    "facecorpus serve: PREFECT_API_URL is not set. Prefect's temporary server runs no scheduler, so a served "
+    "deployment would never run. Start a server (`prefect server start`, in its own terminal or as a service) "
+    "and set PREFECT_API_URL (e.g. `prefect config set PREFECT_API_URL=http://127.0.0.1:4200/api`), then serve again."
+)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from prefect.schedules import Cron, Interval
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        print(SERVE_NEEDS_SERVER, file=sys.stderr)
+        return 2
     options = _absolute(options_from(args))
-    _flow(options).serve(name=args.name, cron=args.cron, parameters={"options": options.to_json(), "only": None})
+    schedule = Cron(args.cron, timezone=args.timezone) if args.cron else Interval(args.interval_s, timezone=args.timezone)
+    # One run of a dataset at a time: a deployment serves one dataset folder, so its
+    # concurrency limit of 1 means runs of one dataset never overlap (the rest wait).
+    _flow(options).serve(
+        name=args.name,
+        schedules=[schedule],
+        global_limit=1,
+        pause_on_shutdown=not args.keep_schedule_on_exit,
+        parameters={"options": options.to_json(), "only": None},
+    )
     return 0
 
 

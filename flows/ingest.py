@@ -11,19 +11,30 @@ Cross-run skipping comes from the stages' completion markers, not from
 Prefect's cache (whose default key includes the flow run id).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the flow's parameter annotation must be the
+# IngestParameters class itself. As a string, a deployment's run (the flow loaded from its file
+# entrypoint) cannot resolve it: "IngestModel is not fully defined" (tests/flows/test_serve.py).
 import os
 import time
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pipeline.config import IngestOptions, Options
+from pipeline.config import SECTIONS, IngestOptions, Options
 from pipeline.corpus.plan import Shard
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import TransientError
@@ -42,13 +53,18 @@ class ContractViolation(RuntimeError):
     """An error-level data contract failed on the merged dataset: the run is marked Failed."""
 
 
+class ShardsFailed(RuntimeError):
+    """A shard task did not finish (after its retries): what finished is merged, reported and
+    validated, then the run is marked Failed naming the shards."""
+
+
 @dataclass(frozen=True)
 class ValidationOutcome:
     passed: bool
     summary: str
 
 
-@task(name="validate")
+@task(name="validate", cache_policy=NO_CACHE)
 def validate_task(options: Options) -> ValidationOutcome:
     """The Great Expectations suites over the merged manifests and crops; a run that
     changed nothing reuses the last report of the unchanged dataset."""
@@ -60,13 +76,13 @@ def validate_task(options: Options) -> ValidationOutcome:
         validate.limits(),
         reports_dir=validate.reports_path(dataset),
         partition_rows=validate.partition_rows,
-        build_docs=validate.docs,
+        build_docs=False,  # on demand (`facecorpus validate --docs`): 2.5 s of the flow's fixed 8 s (bench/validation_cost.py)
         reuse=True,
     )
     return ValidationOutcome(report.passed, report.summary())
 
 
-@task(name="report")
+@task(name="report", cache_policy=NO_CACHE)
 def dataset_report_task(options: Options, markdown: str) -> Path:
     """The run's markdown next to the dataset (it outlives a temporary Prefect server), then the
     dataset's offline HTML report (``pipeline/report``), which links to it; returns its index.
@@ -99,23 +115,82 @@ def _transient_only(task_, task_run, state) -> bool:
     retries=TASK_RETRIES,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_condition_fn=_transient_only,
+    # Whether a shard has work is decided by the stages' completion markers; Prefect's
+    # default policy would also hash the whole Options blob and every VideoInput per call.
+    cache_policy=NO_CACHE,
 )
 def process_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> lib.ShardReport:
     # One line per video in the task's log (the console and the Prefect UI), as `extract` shows progress.
-    return lib.run_shard(options, shard, inputs, progress=get_run_logger().info)
+    return lib.run_shard(options, shard, inputs, cores=worker_cores(), progress=get_run_logger().info)
+
+
+def worker_cores() -> int:
+    """The cores this process may use: the machine's, or in a Dask worker the machine's
+    split among the Dask workers on the same host (8 workers on 16 cores: 2 each, not 16)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):  # not inside a Dask worker
+        return cores
+    host = worker.address.rsplit(":", 1)[0]
+    info = worker.client.scheduler_info(n_workers=-1)["workers"]
+    on_host = sum(1 for address in info if address.rsplit(":", 1)[0] == host) or 1
+    return max(1, cores // on_host)
+
+
+def wait_for_shards(shards: tuple[Shard, ...], futures: list[PrefectFuture]) -> tuple[list[lib.ShardReport], tuple[str, ...]]:
+    """Every shard's report once all have ended, and "shard <id>: <state>: <reason>" for each
+    that did not finish (one failed shard must not stop the others' work being merged,
+    reported and validated). Each future's state is read after the wait, never its result
+    first: that would raise on the first failed shard."""
+    progress = create_progress_artifact(0.0, key="ingest-progress", description="shards ended, %") if futures else None
+    for ended, _ in enumerate(as_completed(futures), start=1):  # as each shard ends, whatever its state
+        update_progress_artifact(progress, 100.0 * ended / len(futures))
+    reports, failed = [], []
+    for shard, future in zip(shards, futures, strict=True):
+        future.wait()  # as_completed waits on the executor; this sets the task's final state (else it may read PENDING)
+        state = future.state
+        if state.is_completed():
+            reports.append(future.result())
+        else:
+            failed.append(f"shard {shard.shard_id} ({len(shard.video_ids)} videos): {state.type.value}: {state.message}")
+    return reports, tuple(failed)
+
+
+def _section_model(kind: type) -> type[BaseModel]:
+    """A pydantic model of one params.yaml section, its fields' help as descriptions."""
+    hints = typing.get_type_hints(kind)
+    defined = {f.name: (hints[f.name], Field(f.default, description=f.metadata.get("help"))) for f in fields(kind)}
+    return create_model(kind.__name__, __config__=ConfigDict(extra="forbid"), __doc__=kind.__doc__, **defined)
+
+
+# The flow's parameter, typed (the Prefect UI shows a form, one group per params.yaml section);
+# made from pipeline/config.py's sections, so each option is still defined once.
+# ("validate" is also a BaseModel method: the field is ``validate_``, named "validate" in JSON.)
+IngestParameters = create_model(
+    "IngestParameters",
+    __config__=ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True),
+    __doc__="params.yaml's sections (unset keys: their defaults)",
+    **{
+        (f"{name}_" if hasattr(BaseModel, name) else name): (model, Field(default_factory=model, alias=name))
+        for name, model in ((n, _section_model(k)) for n, k in SECTIONS.items())
+    },
+)
 
 
 @flow(name=FLOW_NAME, task_runner=ThreadPoolTaskRunner(max_workers=1))
-def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
+def ingest(options: IngestParameters, only: list[str] | None = None) -> lib.IngestReport:  # type: ignore[valid-type]
     """Process what is new in the corpus into the dataset (``extract.corpus``, ``extract.out``).
 
-    ``options`` is :meth:`pipeline.config.Options.to_json` (params.yaml's sections,
-    as plain JSON so deployments can store them), parsed once here; ``only``
+    ``options`` holds params.yaml's sections (a dict such as
+    :meth:`pipeline.config.Options.to_json` is validated into it by Prefect), parsed once here; ``only``
     limits the run to those video ids (``facecorpus retry-failed``). The
     failure-ratio gate and the contract use one limit, ``validate.max_failure_ratio``.
     """
     started = time.perf_counter()
-    parsed = Options.from_json(options)
+    parsed = Options.from_json(options.model_dump(by_alias=True) if isinstance(options, BaseModel) else options)
     parsed.extract.check()
     parsed.curate.check()
     parsed.ingest.check()
@@ -123,14 +198,19 @@ def ingest(options: dict, only: list[str] | None = None) -> lib.IngestReport:
     logger = get_run_logger()
     logger.info("%d videos, %d with work to do, in %d shards", len(plan.inputs), plan.todo, len(plan.shards))
     futures = [process_shard.submit(parsed, s, plan.shard_inputs(s)) for s in plan.shards]
-    reports = [f.result() for f in futures]
-    report = lib.finish(parsed, plan, reports, started)
+    reports, shards_failed = wait_for_shards(plan.shards, futures)
+    report = lib.finish(parsed, plan, reports, started, shards_failed)
     validation = validate_task(parsed)
     markdown = report.markdown() + "\n## Validation\n\n```\n" + validation.summary + "\n```\n"
     index = dataset_report_task(parsed, markdown)
     markdown += f"\n## Dataset report\n\n[{index}]({index.as_uri()}) (offline HTML: contact sheets, plots, a page per video)\n"
     create_markdown_artifact(key="ingest-report", markdown=markdown, description="facecorpus ingest report")
     create_link_artifact(key="dataset-report", link=index.as_uri(), link_text=str(index), description="the dataset's HTML report")
+    if report.failed_videos:
+        rows = [{"uri": f.uri, "error": f.error, "kind": f.error_kind} for f in report.failed_videos]
+        create_table_artifact(rows, key="ingest-failures", description="videos that failed or were not finished in this run")
+    if shards_failed:
+        raise ShardsFailed(f"{len(shards_failed)} of {len(futures)} shards did not finish: " + "; ".join(shards_failed))
     if not report.gate_passed:
         raise FailureRatioExceeded(
             f"{report.failed} of {report.videos} videos failed ({report.failure_ratio:.1%} > {report.max_failure_ratio:.1%}): "

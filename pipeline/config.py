@@ -64,6 +64,9 @@ class ExtractOptions:
     det_max_side: int = option(DEFAULT_DET_MAX_SIDE, "longest side of the detector input, px")
     models_root: str = option(DEFAULT_MODELS_ROOT, "insightface model packs folder (never downloaded into)")
     model_pack: str = option(DEFAULT_MODEL_PACK, "insightface model pack holding the SCRFD detector")
+    model_file: str | None = option(
+        None, "the detector's model file (dvc.yaml's detect stage depends on it); unset: the packaged one (`facecorpus models` copies it)"
+    )
     preset: str = option(DEFAULT_PRESET, "alignment template", choices=PRESETS)
     size: int | None = option(None, "crop side, px; unset: 112 for arcface, 512 for ffhq")
     margin: float = option(0.0, "extra context around the face, fraction of the crop")
@@ -81,6 +84,7 @@ class ExtractOptions:
             det_max_side=self.det_max_side,
             models_root=self.models_root,
             model_pack=self.model_pack,
+            model_file=self.model_file,
             threads=threads,
         )
 
@@ -129,17 +133,20 @@ class IngestOptions:
         if self.shard_videos < 1 or self.shard_mb <= 0 or self.timeout_s <= 0 or self.retries < 0 or self.workers < 0:
             raise ValueError(f"bad ingest options: {self}")
 
-    @property
-    def worker_count(self) -> int:
-        """Videos processed at once inside a shard (0 means one per core)."""
-        return self.workers or os.cpu_count() or 1
+    def worker_count(self, cores: int | None = None) -> int:
+        """Videos processed at once inside a shard (0 means one per core of ``cores``:
+        the cores this process may use, all of the machine's when unset)."""
+        return self.workers or cores or os.cpu_count() or 1
 
-    def pool_for(self, videos: int) -> tuple[int, int]:
-        """(workers, onnxruntime threads per worker) for a shard of ``videos`` videos: no
-        more workers than videos, and the cores shared among the workers that run, so
-        a one-video shard gets every core rather than 1/workers of them."""
-        workers = max(1, min(self.worker_count, videos))
-        return workers, max(1, (os.cpu_count() or 1) // workers)
+    def pool_for(self, videos: int, cores: int | None = None) -> tuple[int, int]:
+        """(workers, onnxruntime threads per worker) for a shard of ``videos`` videos run
+        on ``cores`` cores (unset: the machine's; a Dask worker process passes its share,
+        so N worker processes never run N x all-cores videos at once): no more workers than
+        videos, and the cores shared among the workers that run, so a one-video shard gets
+        every core rather than 1/workers of them."""
+        budget = cores or os.cpu_count() or 1
+        workers = max(1, min(self.worker_count(budget), videos))
+        return workers, max(1, budget // workers)
 
 
 @dataclass(frozen=True)

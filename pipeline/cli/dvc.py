@@ -1,4 +1,4 @@
-"""DVC-stage commands: ``snapshot``, ``detect``, ``align``, ``pack``, ``export-loose``, ``release``.
+"""DVC-stage commands: ``models``, ``snapshot``, ``detect``, ``align``, ``pack``, ``export-loose``, ``release``.
 
 Each is one stage of dvc.yaml and reads its keys of ``params.yaml``; each writes
 its metrics JSON where ``dvc.metrics_dir`` says (the curate stage, in
@@ -27,6 +27,7 @@ DETECT_KEYS = (
     "det_max_side",
     "models_root",
     "model_pack",
+    "model_file",
 )
 METRICS = Flag("dvc", "metrics_dir")
 
@@ -43,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _register_stages(sub: argparse._SubParsersAction) -> None:
     """The commands dvc.yaml runs, each with the params keys it uses."""
     stages = (
+        ("models", "put the detector's model file where extract.model_file says (the DVC models stage)",
+         "Copy the detector's packaged model to extract.model_file when that file is absent (a file there is kept: it is "
+         "the project's model, which the detect stage depends on); print its sha256.",
+         section_flags("extract", "detector", "models_root", "model_pack", "model_file"), _cmd_models),
         ("snapshot", "list and probe the corpus (the DVC snapshot stage)",
          "Hash every input of CORPUS and probe it: snapshot.json and probe.parquet in the snapshot folder.",
          [CORPUS, Flag("corpus", "snapshot_dir"), METRICS], _cmd_snapshot),
@@ -91,6 +96,15 @@ def _register_release(sub: argparse._SubParsersAction) -> None:
 
 def _metrics(options, stage: str) -> Path:
     return Path(options.dvc.metrics_dir) / f"{stage}.json"
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from pipeline.detection.registry import model_sha256, provide_model_file
+
+    config = options_from(args).extract.detector_config()
+    path, copied = provide_model_file(config)
+    print(f"model: {path} ({'copied from the detector package' if copied else 'kept'}), sha256 {model_sha256(config)}")
+    return 0
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:

@@ -50,6 +50,8 @@ class DetectorConfig:
     # sha256) is in the detector version, so the location itself is not an output parameter.
     models_root: str = field(default=DEFAULT_MODELS_ROOT, metadata=NOT_OUTPUT)
     model_pack: str = field(default=DEFAULT_MODEL_PACK, metadata=NOT_OUTPUT)
+    # A model file replacing the packaged one (same rule: its sha256 is in the version).
+    model_file: str | None = field(default=None, metadata=NOT_OUTPUT)
     # onnxruntime intra-op threads per session (0: all cores). Speed only.
     threads: int = field(default=0, metadata=NOT_OUTPUT)
 

@@ -65,6 +65,11 @@ def model_identity(config: DetectorConfig) -> tuple[Path, str]:
     return centerface_model_path(), MODEL_LABEL
 
 
+def file_label(path: Path) -> str:
+    """The label of a CenterFace model given as a file (the same: the sha256 tells versions apart)."""
+    return MODEL_LABEL
+
+
 def load(config: DetectorConfig, model_path: Path) -> CenterFaceDetector:
     return CenterFaceDetector(config, model_path)
 

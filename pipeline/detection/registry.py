@@ -12,13 +12,16 @@ from __future__ import annotations
 import functools
 import importlib
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
 from pipeline.detection.base import Detector, DetectorConfig
-from pipeline.fsutil import sha256_file
+from pipeline.errors import ModelNotFoundError
+from pipeline.fsutil import atomic_write_bytes, sha256_file
 
-# name -> the module implementing it: ``model_identity(config) -> (model path, label)``,
+# name -> the module implementing it: ``model_identity(config) -> (model path, label)``
+# (its packaged model; ``DetectorConfig.model_file`` replaces the file, see ``model_identity`` here),
 # ``load(config, model_path) -> Detector`` and ``runtime_key() -> str`` (what, beside
 # the config, makes a loaded instance differ: the execution device).
 DETECTORS: dict[str, str] = {
@@ -40,14 +43,46 @@ def _file_sha(path: Path) -> str:
     return sha256_file(path)
 
 
+def model_identity(config: DetectorConfig) -> tuple[Path, str]:
+    """(model file, label): ``config.model_file`` when set (the project's copy, which dvc.yaml's
+    detect stage depends on), else the detector's packaged model."""
+    module = _module(config.name)
+    if not config.model_file:
+        return module.model_identity(config)
+    path = Path(config.model_file).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(
+            f"{path}: no {config.name} model file (extract.model_file); "
+            "`facecorpus models --params params.yaml` (the DVC models stage) copies the detector's packaged model there"
+        )
+    return path, module.file_label(path)
+
+
+def packaged_model_path(config: DetectorConfig) -> Path:
+    """The model file the detector ships with or finds in its pack (``model_file`` ignored)."""
+    return _module(config.name).model_identity(replace(config, model_file=None))[0]
+
+
+def provide_model_file(config: DetectorConfig) -> tuple[Path, bool]:
+    """(``config.model_file``, whether it was copied now): the packaged model is copied there
+    when the file is absent; a file already there is the project's model and is kept."""
+    if not config.model_file:
+        raise ValueError("extract.model_file is not set: the detector uses its packaged model, there is nothing to provide")
+    path = Path(config.model_file).expanduser()
+    if path.is_file():
+        return path, False
+    atomic_write_bytes(path, packaged_model_path(config).read_bytes())
+    return path, True
+
+
 def model_path(config: DetectorConfig) -> Path:
     """The model file ``config`` names (an error naming where it was looked for when absent)."""
-    return _module(config.name).model_identity(config)[0]
+    return model_identity(config)[0]
 
 
 def detector_version(config: DetectorConfig) -> str:
     """The detector's identity: its label and its model file's sha256 prefix (no model is loaded)."""
-    path, label = _module(config.name).model_identity(config)
+    path, label = model_identity(config)
     return f"{label}:{_file_sha(path)[:16]}"
 
 
@@ -61,5 +96,5 @@ def make_detector(config: DetectorConfig) -> Detector:
     key = (config, module.runtime_key())
     with _lock:
         if key not in _loaded:
-            _loaded[key] = module.load(config, module.model_identity(config)[0])
+            _loaded[key] = module.load(config, model_identity(config)[0])
         return _loaded[key]

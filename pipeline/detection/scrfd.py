@@ -62,6 +62,11 @@ def model_identity(config: DetectorConfig) -> tuple[Path, str]:
     return path, f"{MODEL_LABEL}:{config.model_pack}/{path.name}"
 
 
+def file_label(path: Path) -> str:
+    """The label of an SCRFD model given as a file rather than found in a pack."""
+    return f"{MODEL_LABEL}:file/{path.name}"
+
+
 def load(config: DetectorConfig, model_path: Path) -> ScrfdDetector:
     return ScrfdDetector(config, model_path)
 

@@ -12,7 +12,10 @@ failed an error-level expectation; a released face breaks the policy (``policy``
 commits ``dvc.lock``, the metrics, the plots and the card, tags the commit, and
 pushes the DVC-tracked data last. When any step after the checks fails, it undoes
 what it did (the tag deleted, the commit and the staging reset, the card files
-removed) so that the same command can be run again once the cause is fixed.
+removed) so that the same command can be run again once the cause is fixed. The commit is
+tagged twice: ``<version>`` (what people type) and ``release@v<X.Y.Z>`` (the
+version as semver in GTO's form, which ``dvc artifacts get . release --rev vX.Y.Z``
+and model-registry tools read for dvc.yaml's ``release`` artifact).
 """
 
 from __future__ import annotations
@@ -30,6 +33,19 @@ from pipeline.release.card import RELEASES_DIR, ReleasePaths, card_markdown, dat
 
 VERSION_RE = re.compile(r"^v\d+(\.\d+)*$")
 NOTHING_DONE = "nothing was written, committed, tagged or pushed"
+ARTIFACT = "release"  # dvc.yaml artifacts: the packed release (pack.out)
+
+
+def artifact_version(version: str) -> str:
+    """The release's artifact version, semver as GTO wants it: v1 -> v1.0.0, v1.2 -> v1.2.0."""
+    parts = version.removeprefix("v").split(".")
+    if len(parts) > 3:
+        raise ReleaseRefused(f"{version!r} has more than three parts; an artifact version is vMAJOR.MINOR.PATCH")
+    return "v" + ".".join([*parts, "0", "0"][:3])
+
+
+def artifact_tag(version: str) -> str:
+    return f"{ARTIFACT}@{artifact_version(version)}"
 
 
 class ReleaseRefused(RuntimeError):
@@ -71,6 +87,7 @@ def release(version: str, repo: Path, params_file: Path, remote: str | None = No
         _run(repo, "git", "add", "--", "dvc.lock", *_output_paths(repo, options), *(f.relative_to(repo).as_posix() for f in files))
         _run(repo, "git", "commit", "-q", "-m", f"Release {version}")
         _run(repo, "git", "tag", "-a", version, "-m", f"facecorpus dataset {version}")
+        _run(repo, "git", "tag", "-a", artifact_tag(version), "-m", f"facecorpus dataset {version} (the {ARTIFACT} artifact)")
         _run(repo, "dvc", "push", *(["-r", remote] if remote else []))
     except (ReleaseRefused, OSError) as exc:
         _undo(repo, version, step)
@@ -83,7 +100,7 @@ def release(version: str, repo: Path, params_file: Path, remote: str | None = No
 
 def _undo(repo: Path, version: str, step: _Step) -> None:
     """Back to the state before the release: tag deleted, HEAD and index reset, card files removed."""
-    subprocess.run(["git", "tag", "-d", version], cwd=repo, capture_output=True)
+    subprocess.run(["git", "tag", "-d", version, artifact_tag(version)], cwd=repo, capture_output=True)
     subprocess.run(["git", "reset", "-q", "--mixed", step.head], cwd=repo, capture_output=True)
     for path in step.card_files:
         path.unlink(missing_ok=True)
@@ -105,8 +122,9 @@ def _dirty(repo: Path, options: Options) -> list[str]:
 def _check_ready(version: str, repo: Path, paths: ReleasePaths, options: Options, remote: str | None) -> None:
     if not VERSION_RE.match(version):
         raise ReleaseRefused(f"{version!r} is not a version like v1 or v1.0")
-    if _run(repo, "git", "tag", "--list", version).strip():
-        raise ReleaseRefused(f"tag {version} already exists")
+    for tag in (version, artifact_tag(version)):
+        if _run(repo, "git", "tag", "--list", tag).strip():
+            raise ReleaseRefused(f"tag {tag} already exists")
     _check_identity(repo)
     dirty = _dirty(repo, options)
     if dirty:

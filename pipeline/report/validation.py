@@ -81,7 +81,7 @@ def _failed(result: dict, tables: Tables) -> FailedCheck:
     exception = _exception(result.get("exception_info") or {})
     return FailedCheck(
         check=meta.get("check", config.get("type", "?")),
-        severity=meta.get("severity", "error"),
+        severity="warning" if config.get("severity") == "warning" else "error",  # GX's own field: critical | warning
         statement=meta.get("statement", config.get("type", "")),
         unexpected=body.get("unexpected_count"),
         rows=body.get("element_count"),

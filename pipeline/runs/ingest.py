@@ -9,6 +9,7 @@ one :class:`~pipeline.config.Options` object; the counts come from the stages.
 
 from __future__ import annotations
 
+import contextvars
 import shutil
 import time
 from collections.abc import Callable
@@ -36,6 +37,11 @@ class Plan:
     todo: int
     admission: Admission | None = None
 
+    @property
+    def planned_ids(self) -> frozenset[str]:
+        """The videos this run set out to process (its shards' videos)."""
+        return frozenset(v for s in self.shards for v in s.video_ids)
+
     def shard_inputs(self, shard: Shard) -> list[VideoInput]:
         by_id = {i.video_id: i for i in self.inputs}
         return [by_id[v] for v in shard.video_ids if v in by_id]
@@ -49,9 +55,20 @@ class ShardReport:
     videos: int
     seconds: float
     counts: dict[str, dict[str, Any]]
+    pool_workers: int = 1  # videos at once
+    pool_threads: int = 1  # onnxruntime threads per video
 
     def stage_counts(self) -> dict[str, StageCounts]:
         return {name: StageCounts.from_json(value) for name, value in self.counts.items()}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A video that failed, or was planned and has no result: a row of the failures table."""
+
+    uri: str
+    error: str
+    error_kind: str  # permanent | transient | timeout | not_finished
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,10 @@ class IngestReport:
     counts: dict[str, StageCounts]
     failures: tuple[str, ...] = field(default=())
     curation: CurationCounts | None = None
+    not_yet_processed: tuple[str, ...] = field(default=())  # outside this run's plan (retry-failed): not failures
+    shards_failed: tuple[str, ...] = field(default=())  # "<shard_id>: <reason>" of each shard task that did not finish
+    pool_cores: int = 0  # the most cores one shard's pool used (videos at once x threads each)
+    failed_videos: tuple[Failure, ...] = field(default=())
     excluded: int = 0  # kept out by the policy (never decoded)
 
     def _count(self, stage: str, what: str) -> int:
@@ -111,9 +132,10 @@ class IngestReport:
             "|---|---|",
             f"| videos in corpus | {self.videos} |",
             f"| videos with work to do | {self.todo} |",
-            f"| shards run | {self.shards} |",
+            f"| shards run | {self.shards} ({len(self.shards_failed)} did not finish) |",
             f"| videos processed | {self.processed} (detector ran on {self.detected}, aligned {self.aligned}) |",
             f"| videos ok / failed | {self.ok} / {self.failed} |",
+            f"| videos not yet processed | {len(self.not_yet_processed)} (outside this run; not failures) |",
             f"| videos excluded by the policy | {self.excluded} |",
             f"| failure ratio | {self.failure_ratio:.3f} (max {self.max_failure_ratio:g}: {gate}) |",
             f"| frames decoded | {self.frames} |",
@@ -123,8 +145,12 @@ class IngestReport:
             f"| throughput | {self.frames_per_s:.1f} frames/s |",
             f"| snapshot | `{self.snapshot_id}` |",
         ]
+        if self.shards_failed:
+            lines += ["", "## Shards that did not finish", "", *[f"- {f}" for f in self.shards_failed]]
         if self.failures:
             lines += ["", "## Failures", "", *[f"- {f}" for f in self.failures]]
+        if self.not_yet_processed:
+            lines += ["", "## Not yet processed", "", *[f"- {u}" for u in self.not_yet_processed]]
         return "\n".join(lines) + "\n"
 
 
@@ -132,7 +158,7 @@ def video_pass(options: Options, threads: int | None = None) -> VideoPass:
     ingest = options.ingest
     return VideoPass.build(
         options.extract,
-        threads=ingest.pool_for(ingest.worker_count)[1] if threads is None else threads,
+        threads=ingest.pool_for(ingest.worker_count())[1] if threads is None else threads,
         timeout_s=ingest.timeout_s,
         retries=ingest.retries,
         backoff_s=ingest.backoff_s,
@@ -152,13 +178,16 @@ def prepare(options: Options, only: list[str] | None = None) -> Plan:
     return Plan(snapshot_id, tuple(inputs), tuple(shards), len(todo), admission)
 
 
-def run_shard(options: Options, shard: Shard, inputs: list[VideoInput], progress: Callable[[str], None] | None = None) -> ShardReport:
+def run_shard(
+    options: Options, shard: Shard, inputs: list[VideoInput], cores: int | None = None, progress: Callable[[str], None] | None = None
+) -> ShardReport:
     """Run a shard's videos through a pool of ``ingest.worker_count`` threads (decoding
     runs in ffmpeg processes and inference releases the GIL; no more threads than
-    videos, the cores split among them: ``IngestOptions.pool_for``), then mark the shard done.
+    videos, the ``cores`` this process may use split among them (unset: the machine's;
+    a Dask worker passes its share): ``IngestOptions.pool_for``), then mark the shard done.
     ``progress`` gets one line per video as it finishes (uri, status, faces or the reason, seconds)."""
     started = time.perf_counter()
-    workers, threads = options.ingest.pool_for(len(inputs))
+    workers, threads = options.ingest.pool_for(len(inputs), cores)
     job = video_pass(options, threads=threads)
     curation = CurateVideos(job, options.extract.out_dir, options.curate)
 
@@ -170,10 +199,15 @@ def run_shard(options: Options, shard: Shard, inputs: list[VideoInput], progress
             progress(progress_line(item, outcome, time.perf_counter() - began))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(one, inputs))
+        # Each video runs in a copy of the caller's context, so an orchestrator's log
+        # handler (Prefect's, which reads its run from a context variable) sees the
+        # pool's log records as the shard's.
+        runs = [pool.submit(contextvars.copy_context().run, one, item) for item in inputs]
+        for run in runs:
+            run.result()
     mark_shard_done(options.extract.out_dir, shard)
     counts = {stage.name: stage.counts.to_json() for stage in (*job.stages, *curation.stages)}
-    return ShardReport(shard.shard_id, len(inputs), time.perf_counter() - started, counts)
+    return ShardReport(shard.shard_id, len(inputs), time.perf_counter() - started, counts, workers, threads)
 
 
 def progress_line(item: VideoInput, outcome: VideoOutcome | None, seconds: float) -> str:
@@ -184,12 +218,19 @@ def progress_line(item: VideoInput, outcome: VideoOutcome | None, seconds: float
     return f"{item.entry.uri}: ok, {outcome.detections.num_rows} faces ({seconds:.1f} s)"
 
 
-def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: float) -> IngestReport:
-    """Curate every finished video and the dataset, merge the manifests, report on the run."""
+def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: float, shards_failed: tuple[str, ...] = ()) -> IngestReport:
+    """Curate every finished video and the dataset, merge the manifests, report on the run.
+    A planned video with no result is a failure (its shard did not finish: ``shards_failed``
+    says why); a video outside the plan (``retry-failed`` plans only the retried ones) is
+    not yet processed, which is not a failure."""
     job = video_pass(options)
     pairs = [(i, job.stored(i)) for i in plan_.inputs]
     done: list[tuple[VideoInput, VideoOutcome]] = [(i, o) for i, o in pairs if o is not None]
-    missing = [f"{i.entry.uri}: not processed (its shard did not finish)" for i, o in pairs if o is None]
+    planned = plan_.planned_ids
+    missing = [f"{i.entry.uri}: not processed (its shard did not finish)" for i, o in pairs if o is None and i.video_id in planned]
+    untried = tuple(i.entry.uri for i, o in pairs if o is None and i.video_id not in planned)
+    table = [Failure(i.entry.uri, o.detect.error or "", str(o.detect.error_kind)) for i, o in done if o.detect.status is Status.FAILED]
+    table += [Failure(i.entry.uri, "its shard did not finish", "not_finished") for i, o in pairs if o is None and i.video_id in planned]
     curation, curate_counts = curate_and_write(
         options.extract.out_dir, job, [i for i, _ in done], [o for _, o in done], options.curate, plan_.admission
     )
@@ -207,6 +248,10 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
         counts=sum_counts([*(r.stage_counts() for r in reports), curate_counts]),
         failures=tuple([f"{d.error} [{d.error_kind}]" for d in failed] + missing),
         curation=curation,
+        not_yet_processed=untried,
+        shards_failed=shards_failed,
+        pool_cores=max((r.pool_workers * r.pool_threads for r in reports), default=0),
+        failed_videos=tuple(table),
         excluded=len(plan_.admission.excluded) if plan_.admission else 0,
     )
 

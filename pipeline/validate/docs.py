@@ -10,19 +10,14 @@ run; a marker file guards against replacing a folder this code did not make.
 
 from __future__ import annotations
 
-import datetime
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlparse
-from urllib.request import url2pathname
 
 import great_expectations as gx
-from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context import FileDataContext
-from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier, ValidationResultIdentifier
 
-from pipeline.validate.gx import SuiteRun
+from pipeline.validate.gx import SuiteRun, file_context, store_and_build_docs
 
 CONFIG_NAME = "great_expectations.yml"
 CONTEXT_DIR = "gx-context"
@@ -43,7 +38,7 @@ def open_run_context(gx_dir: Path, reports_dir: Path) -> FileDataContext:
         (reports_dir / name / _MARKER).touch()
     root = reports_dir / CONTEXT_DIR
     shutil.copyfile(config, root / CONFIG_NAME)
-    return gx.get_context(mode="file", context_root_dir=str(root))
+    return file_context(root)
 
 
 def remove_data_docs(reports_dir: Path) -> None:
@@ -62,18 +57,7 @@ def _remove_generated(folder: Path) -> None:
 
 def build_data_docs(gx_dir: Path, reports_dir: Path, runs: Sequence[SuiteRun], suites: Sequence[gx.ExpectationSuite]) -> Path:
     """Store each suite and its merged result in a fresh run context, build the site, return index.html."""
-    context = open_run_context(gx_dir, reports_dir)
-    for suite, run in zip(suites, runs, strict=True):
-        context.suites.add(suite)
-        suite_id = ExpectationSuiteIdentifier(name=suite.name)
-        result_id = ValidationResultIdentifier(
-            expectation_suite_identifier=suite_id, run_id=_run_identifier(run), batch_identifier=f"{suite.name}-all-partitions"
-        )
-        context.validation_results_store.store_validation_results(
-            suite_validation_result=run.result, suite_validation_result_identifier=result_id, expectation_suite_identifier=suite_id
-        )
-    urls = context.build_data_docs(site_names=[SITE_NAME])
-    return Path(url2pathname(urlparse(urls[SITE_NAME]).path)).resolve()
+    return store_and_build_docs(open_run_context(gx_dir, reports_dir), SITE_NAME, runs, suites)
 
 
 def validation_pages(index_html: Path) -> dict[str, Path]:
@@ -82,9 +66,3 @@ def validation_pages(index_html: Path) -> dict[str, Path]:
     for page in sorted((index_html.parent / "validations").rglob("*.html")):
         pages[page.relative_to(index_html.parent / "validations").parts[0]] = page
     return pages
-
-
-def _run_identifier(run: SuiteRun) -> RunIdentifier:
-    run_id = run.result.meta.get("run_id") or {}
-    run_time = datetime.datetime.fromisoformat(run_id["run_time"]) if run_id.get("run_time") else None
-    return RunIdentifier(run_name=run_id.get("run_name"), run_time=run_time)

@@ -1,4 +1,12 @@
-"""Run one suite over a checked table, partition by partition, with GX on pandas batches.
+"""The adapter to Great Expectations: every use of its internals is here (pinned
+``~=`` the tested minor in pyproject.toml; ``tests/validate/test_gx_adapter.py``
+fails loudly when an upgrade breaks one): the in-memory context's config
+classes, the batch metadata Data Docs read (``_suite_meta``), the results store
+and Data Docs writes (``store_and_build_docs``). (The one other, the Arrow type
+check's override of GX's private ``_validate_pandas``, is in
+``schemas/contracts/base.py``, below this layer; the same test guards it.)
+
+Run one suite over a checked table, partition by partition, with GX on pandas batches.
 
 GX on one multi-million-row pandas frame is slow (its per-batch bookkeeping
 fingerprints the whole frame, and several row conditions fall back to Python
@@ -11,9 +19,13 @@ manifest. Cross-row facts were computed over the whole manifest beforehand
 
 from __future__ import annotations
 
+import datetime
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import great_expectations as gx
 import numpy as np
@@ -21,8 +33,10 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 from great_expectations.core import ExpectationSuiteValidationResult
-from great_expectations.data_context import AbstractDataContext
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import AbstractDataContext, FileDataContext
 from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults, ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier, ValidationResultIdentifier
 
 from pipeline.validate.merge import SAMPLE_SIZE, merge_suite_results
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS
@@ -98,11 +112,31 @@ def run_suite(
         # Failing rows are named by their key (face_id, video_id, crop_path), not a row number.
         result_format["unexpected_index_column_names"] = [key]
     parts = []
-    for part in partitions(table, key, partition_rows):
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas(part, computed)})
-        parts.append(batch.validate(suite, result_format=result_format))
+    if table.num_rows <= partition_rows:  # one batch: GX's production path, a checkpoint
+        parts.append(_checkpoint_validate(context, suite, batch_definition, to_pandas(table, computed), result_format))
+    else:  # large manifests: batch by batch, merged below
+        for part in partitions(table, key, partition_rows):
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": to_pandas(part, computed)})
+            parts.append(batch.validate(suite, result_format=result_format))
     merged = merge_suite_results(suite.name, parts, _suite_meta(suite.name, len(parts), table.num_rows, run_id))
     return SuiteRun(suite.name, table.num_rows, len(parts), merged)
+
+
+def _checkpoint_validate(
+    context: AbstractDataContext, suite: gx.ExpectationSuite, batch_definition, frame: pd.DataFrame, result_format: dict
+):
+    """The suite over one whole-dataframe batch through a ValidationDefinition and a Checkpoint
+    (kept in the in-memory context; Data Docs are built on demand from the stored results)."""
+    stored = context.suites.add_or_update(
+        gx.ExpectationSuite(name=suite.name, expectations=[e.configuration.to_domain_obj() for e in suite.expectations], meta=suite.meta)
+    )
+    definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=stored))
+    checkpoint = context.checkpoints.add_or_update(
+        gx.Checkpoint(name=suite.name, validation_definitions=[definition], actions=[], result_format=result_format)
+    )
+    result = checkpoint.run(batch_parameters={"dataframe": frame})
+    (suite_result,) = result.run_results.values()
+    return suite_result
 
 
 def _batch_definition(context: AbstractDataContext, asset_name: str):
@@ -128,3 +162,31 @@ def _suite_meta(suite_name: str, partition_count: int, rows: int, run_id: dict |
         },
         "batch_spec": {"partitions": partition_count, "rows": rows},
     }
+
+
+def file_context(root: Path) -> FileDataContext:
+    """The file context whose configuration is ``root/great_expectations.yml``."""
+    return gx.get_context(mode="file", context_root_dir=str(root))
+
+
+def store_and_build_docs(context: FileDataContext, site: str, runs: Sequence[SuiteRun], suites: Sequence[gx.ExpectationSuite]) -> Path:
+    """Store each suite and its merged (partitioned) result in ``context``, build the Data Docs
+    ``site``, return its index.html. GX has no public call to store a result it did not
+    compute, hence the results store and the identifiers."""
+    for suite, run in zip(suites, runs, strict=True):
+        context.suites.add(suite)
+        suite_id = ExpectationSuiteIdentifier(name=suite.name)
+        result_id = ValidationResultIdentifier(
+            expectation_suite_identifier=suite_id, run_id=_run_identifier(run), batch_identifier=f"{suite.name}-all-partitions"
+        )
+        context.validation_results_store.store_validation_results(
+            suite_validation_result=run.result, suite_validation_result_identifier=result_id, expectation_suite_identifier=suite_id
+        )
+    urls = context.build_data_docs(site_names=[site])
+    return Path(url2pathname(urlparse(urls[site]).path)).resolve()
+
+
+def _run_identifier(run: SuiteRun) -> RunIdentifier:
+    run_id = run.result.meta.get("run_id") or {}
+    run_time = datetime.datetime.fromisoformat(run_id["run_time"]) if run_id.get("run_time") else None
+    return RunIdentifier(run_name=run_id.get("run_name"), run_time=run_time)

@@ -254,7 +254,7 @@ def _outcomes(suite: str, result: ExpectationSuiteValidationResult) -> list[Chec
     outcomes = []
     for item in result.results:
         meta = item.expectation_config.meta or {}
-        severity = Severity(meta.get("severity", Severity.ERROR.value))
+        severity = Severity.of(item.expectation_config.severity)
         outcomes.append(CheckOutcome(suite, check_name(item), severity, bool(item.success), meta.get("statement", ""), _detail(item)))
     return outcomes
 

@@ -36,6 +36,12 @@ class Severity(str, enum.Enum):
     def gx(self) -> FailureSeverity:
         return FailureSeverity.CRITICAL if self is Severity.ERROR else FailureSeverity.WARNING
 
+    @classmethod
+    def of(cls, severity: FailureSeverity | str | None) -> Severity:
+        """The gate's severity from GX's own ``severity`` field: critical -> error, warning ->
+        warning; GX's ``info`` (never set here) and an absent field count as errors (fail closed)."""
+        return cls.WARNING if FailureSeverity(severity or FailureSeverity.CRITICAL) is FailureSeverity.WARNING else cls.ERROR
+
 
 @dataclass(frozen=True)
 class Check:
@@ -46,8 +52,8 @@ class Check:
 
 def check(name: str, severity: Severity, statement: str, expectation: gxe.Expectation) -> Check:
     """Stamp ``expectation`` with the check's name, severity and statement."""
-    expectation.meta = {"check": name, "severity": severity.value, "statement": statement}
-    expectation.severity = severity.gx
+    expectation.meta = {"check": name, "statement": statement}
+    expectation.severity = severity.gx  # the gate reads this, GX's own field (Severity.of)
     # Data Docs put the description into the page unescaped (types read list<float>).
     expectation.description = html.escape(f"{name} ({severity.value}-level): {statement}", quote=False)
     return Check(name, severity, expectation)

@@ -8,7 +8,7 @@ import polars as pl
 
 from tests.dvcproject import make_project, sh, update_params
 
-STAGES = ("sample_corpus", "snapshot", "detect", "align", "curate", "select", "validate", "pack")
+STAGES = ("models", "sample_corpus", "snapshot", "detect", "align", "curate", "select", "validate", "pack")
 
 
 def ran(output: str) -> set[str]:
@@ -35,6 +35,16 @@ def test_dvc_repro_runs_the_stages_and_reruns_only_what_a_parameter_touches(tmp_
     assert curate["faces"] == faces.height and curate["kept"] + curate["filtered"] + curate["duplicate"] == faces.height
     assert (project / "data" / "selection" / "selection.parquet").is_file()
     assert "up to date" in sh(project, "dvc", "repro").stdout
+    assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
+
+    # A new detector model (the file the models stage put in the project) makes detect dirty (issue 20).
+    model = project / "models" / "centerface.onnx"
+    original = model.read_bytes()
+    model.write_bytes(original + b"\0")
+    status = json.loads(sh(project, "dvc", "status", "--json").stdout)
+    assert {"models", "detect"} <= set(status), status
+    assert {"changed deps": {"models/centerface.onnx": "modified"}} in status["detect"], status["detect"]
+    model.write_bytes(original)
     assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
 
     # A filter threshold: curation reruns from the stored scores; detect and align do not.

@@ -101,6 +101,8 @@ def test_dask_runner_gives_the_same_manifests(first_run, tmp_path):
     runner = task_runner(Options.from_json(params).ingest)
     report = ingest.with_options(task_runner=runner)(params)
     assert report.processed == 6 and report.shards == 3
+    # each of the two worker processes sized its pool to half the cores, not all (issue 20)
+    assert report.pool_cores == max(1, len(os.sched_getaffinity(0)) // 2)
     local, remote = pl.read_parquet(out / "faces.parquet"), pl.read_parquet(dask_out / "faces.parquet")
     assert remote.select("face_id", "crop_sha256").rows() == local.select("face_id", "crop_sha256").rows()
     assert manifests(dask_out) == manifests(out)

@@ -300,6 +300,10 @@ def test_the_pool_never_has_more_workers_than_videos():
     assert settings.pool_for(1) == (1, cores)
     assert settings.pool_for(10) == (2, max(1, cores // 2))
     assert IngestOptions(workers=1).pool_for(5) == (1, cores)
+    # a Dask worker's share of the cores (issue 20): 8 of 16 -> 8 videos x 1 thread, not 16
+    assert IngestOptions().pool_for(64, cores=8) == (8, 1)
+    assert IngestOptions().pool_for(2, cores=8) == (2, 4)
+    assert IngestOptions().pool_for(1, cores=1) == (1, 1)
 
 
 def test_the_benchmark_quick_run_works_end_to_end(tmp_path):

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import yaml
 
 from pipeline.dataset import load
 from tests.conftest import fixture
-from tests.dvcproject import commit_all, make_project, sh, update_params
+from tests.dvcproject import REPO, commit_all, make_project, sh, update_params
 
 
 def fingerprint(dataset) -> tuple[str, dict[str, str]]:
@@ -62,7 +63,7 @@ def released(tmp_path_factory):
 
 def test_release_tags_commits_and_leaves_dvc_clean(released):
     project, remote = released
-    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1.0"]
+    assert sorted(sh(project, "git", "tag", "--list").stdout.split()) == ["release@v1.0.0", "v1.0"]
     assert sh(project, "git", "status", "--porcelain").stdout == ""
     assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
     assert json.loads(sh(project, "dvc", "status", "--cloud", "--json").stdout) == {}  # everything pushed
@@ -86,6 +87,28 @@ def test_release_tags_commits_and_leaves_dvc_clean(released):
     assert curation["tracks"] == pl.read_parquet(project / "data" / "release" / "tracks.parquet").height > 0
     markdown = (project / "releases" / "v1.0.md").read_text()
     assert "## Curation" in markdown and f"faces kept: {curation['kept']}, filtered: {curation['filtered']}" in markdown
+
+
+def test_dvc_artifacts_get_fetches_a_release_by_version(released, tmp_path):
+    """dvc.yaml declares the release as an artifact; `dvc artifacts get` fetches v1 from the
+    remote by its version, as DVC's and model-registry tools expect (issue 20)."""
+    project, _ = released
+    dvc_yaml, params = (yaml.safe_load((project / name).read_text()) for name in ("dvc.yaml", "params.yaml"))
+    assert dvc_yaml["artifacts"]["release"]["path"] == params["pack"]["out"]
+    got = tmp_path / "got"
+    sh(tmp_path, "dvc", "artifacts", "get", str(project), "release", "--rev", "v1.0.0", "-o", str(got))
+    release = project / "data" / "release"
+    files = sorted(str(p.relative_to(release)) for p in release.rglob("*") if p.is_file())
+    assert sorted(str(p.relative_to(got)) for p in got.rglob("*") if p.is_file()) == files
+    assert all((got / f).read_bytes() == (release / f).read_bytes() for f in files)
+    missing = sh(tmp_path, "dvc", "artifacts", "get", str(project), "release", "--rev", "v9.0.0", "-o", str(tmp_path / "x"), check=False)
+    assert missing.returncode != 0 and "release" in missing.stderr + missing.stdout
+
+
+def test_pack_depends_on_the_validation_verdict_not_the_reports_folder():
+    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    assert "${extract.out}/reports/validation.json" in dvc_yaml["stages"]["pack"]["deps"]
+    assert "${validate.reports_dir}" not in dvc_yaml["stages"]["pack"]["deps"]
 
 
 def test_consumers_get_exactly_what_the_producer_released(released, tmp_path):
@@ -146,7 +169,7 @@ def test_a_release_that_fails_after_its_checks_is_undone_and_can_be_retried(rele
 
     result = sh(project, "facecorpus", "release", "v1.1")  # the retry, to the default remote
     assert "released v1.1" in result.stdout
-    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1.0", "v1.1"]
+    assert sorted(sh(project, "git", "tag", "--list").stdout.split()) == ["release@v1.0.0", "release@v1.1.0", "v1.0", "v1.1"]
     assert sh(project, "git", "status", "--porcelain").stdout == ""
     card = json.loads((project / "releases" / "v1.1.json").read_text())
     assert card["changes"]["previous"] == "v1.0" and card["changes"]["parameters_changed"] == {}
@@ -184,7 +207,7 @@ def test_a_failed_validation_blocks_the_release_and_v1_stays_pullable(released, 
     result = sh(project, "facecorpus", "release", "v2", check=False)
     assert result.returncode == 1 and "release refused" in result.stdout
     assert "not up to date" in result.stdout or "validation failed" in result.stdout
-    assert sh(project, "git", "tag", "--list").stdout.split() == ["v1.0", "v1.1"]
+    assert sorted(sh(project, "git", "tag", "--list").stdout.split()) == ["release@v1.0.0", "release@v1.1.0", "v1.0", "v1.1"]
     assert remote_files(remote) == before
 
     (project / "notes.txt").write_text("scratch")

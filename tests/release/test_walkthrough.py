@@ -133,7 +133,7 @@ def git(project: Path, *argv: str) -> str:
 
 def test_two_releases_tagged_pushed_and_clean(walked):
     project, home = walked.project, walked.home
-    assert git(project, "tag", "--list").split() == ["v1.0", "v1.1"]
+    assert sorted(git(project, "tag", "--list").split()) == ["release@v1.0.0", "release@v1.1.0", "v1.0", "v1.1"]
     assert git(project, "status", "--porcelain") == ""
     assert any((home / "facecorpus-dvc-remote").rglob("*")), "nothing pushed to the default remote"
     # The metrics travel with each release commit.
