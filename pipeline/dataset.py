@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import polars as pl
 
+from pipeline.fsutil import check_published
 from schemas.manifests import CROP_LOCATIONS, FACES_MANIFEST, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 # A repository names its release folder in its params.yaml (pack.out), read at the revision asked for.
@@ -49,6 +50,7 @@ class Dataset:
         for name in (FACES_MANIFEST, VIDEOS_MANIFEST, SHARD_INDEX, CROP_LOCATIONS):
             if not (self.root / name).is_file():
                 raise FileNotFoundError(f"{self.root} is not a facecorpus release: {name} is missing")
+        check_published(self.root, [FACES_MANIFEST, VIDEOS_MANIFEST, TRACKS_MANIFEST, SHARD_INDEX, CROP_LOCATIONS])
         self._locations: dict[str, tuple[str, int, int]] | None = None
 
     @property

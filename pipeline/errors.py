@@ -29,3 +29,12 @@ class TransientError(Exception):
 
 class VideoTimeout(TransientError):
     """A video's processing ran past its deadline; its decoder was killed."""
+
+
+class OutputError(OSError):
+    """An output could not be written (disk full, read-only, no permission): one line naming the path."""
+
+
+class TornDatasetError(ValueError):
+    """A dataset's tables do not match the commit file that published them (a run killed
+    mid-publish, or a table replaced by hand)."""

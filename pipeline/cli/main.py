@@ -17,11 +17,13 @@ from collections.abc import Callable, Sequence
 
 from pipeline.cli import curate, dvc, extract, report, validate
 from pipeline.cli.options import FORMATTER
-from pipeline.errors import CorpusError, ModelNotFoundError
+from pipeline.errors import CorpusError, ModelNotFoundError, OutputError
+from pipeline.runs.lock import DatasetLocked
 
 Registrar = Callable[[argparse._SubParsersAction], None]
 LIBRARY_COMMANDS: tuple[Registrar, ...] = (extract.register, dvc.register, curate.register, validate.register, report.register)
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 def build_parser(registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> argparse.ArgumentParser:
@@ -42,6 +44,9 @@ def main(argv: Sequence[str] | None = None, registrars: Sequence[Registrar] = LI
     except (ValueError, CorpusError, ModelNotFoundError) as exc:
         print(f"facecorpus: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (OutputError, DatasetLocked) as exc:  # disk full, read-only output, another run: one line
+        print(f"facecorpus: error: {exc.strerror if isinstance(exc, OutputError) else exc}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import ffmpeg
 import numpy as np
 
 from pipeline.errors import MediaError
+from pipeline.media.confine import ffmpeg_input
 from pipeline.media.ffmpeg import OUTPUT_KWARGS, Deadline, Frame, ffmpeg_exe, run_frames
 from pipeline.media.probe import FrameIndex, ProbeInfo, frame_index
 from pipeline.media.spec import GRID_EPS, SampleSpec, build_command, sum_expr, uniform_targets
@@ -160,14 +161,14 @@ def _seek_s(index: FrameIndex, key: int) -> float:
     return round(at_s - index.start_time_s, 6)
 
 
-def segment_command(path: Path, segment: Segment) -> list[str]:
+def segment_command(path: Path, segment: Segment, container: str = "") -> list[str]:
     """The ffmpeg argv for one run of a sampling plan (built by ffmpeg-python)."""
-    input_kwargs: dict[str, object] = {}
+    url, input_kwargs = ffmpeg_input(path, container)
     if segment.seek_s is not None:
         input_kwargs.update(ss=f"{segment.seek_s:.6f}", noaccurate_seek=None)
     if (drop := segment.drop_expr()) is not None:
         input_kwargs["bsf:v"] = f"noise=drop='{drop}'"
-    stream = ffmpeg.input(str(path), **input_kwargs).video
+    stream = ffmpeg.input(url, **input_kwargs).video
     stream = stream.filter("select", sum_expr([f"eq(pts,{pts})" for pts in segment.pts])).filter("showinfo")
     output_kwargs = {**OUTPUT_KWARGS, "frames:v": len(segment.pts)}
     out = ffmpeg.output(stream, "pipe:", **output_kwargs).global_args("-nostdin", "-hide_banner")

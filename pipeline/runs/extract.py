@@ -12,6 +12,7 @@ from pipeline.corpus.load import load_corpus
 from pipeline.corpus.snapshot import snapshot
 from pipeline.curate.dataset import CurationCounts
 from pipeline.records import Status
+from pipeline.runs.lock import dataset_lock
 from pipeline.runs.manifests import curate_and_write
 from pipeline.stages.base import StageCounts
 from pipeline.stages.video import VideoOutcome, VideoPass
@@ -86,14 +87,15 @@ def run_extract(
     stage only, into its detect folder; ``merge=False``: no curation and no manifests (the
     DVC align stage; ``facecorpus curate`` does the rest)."""
     started = time.perf_counter()
-    inputs = snapshot(load_corpus(extract.corpus_path))
-    job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
-    outcomes = list(job.run(progress(inputs) if progress else inputs))
-    counts = {stage.name: stage.counts for stage in job.stages}
-    curation = None
-    if align and merge:
-        curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions())
-        counts |= curate_counts
+    with dataset_lock(extract.out_dir if align else extract.detect_dir):
+        inputs = snapshot(load_corpus(extract.corpus_path))
+        job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
+        outcomes = list(job.run(progress(inputs) if progress else inputs))
+        counts = {stage.name: stage.counts for stage in job.stages}
+        curation = None
+        if align and merge:
+            curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions())
+            counts |= curate_counts
     return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
 
 
@@ -107,7 +109,8 @@ def run_curate(extract: ExtractOptions, curate: CurateOptions) -> RunSummary:
     missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
     if missing:
         raise ValueError(f"no stored detections or crops for {len(missing)} videos ({', '.join(missing[:5])}): run detect and align first")
-    curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate)
+    with dataset_lock(extract.out_dir):
+        curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate)
     counts = {stage.name: stage.counts for stage in job.stages} | curate_counts
     return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
 

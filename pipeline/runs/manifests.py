@@ -12,7 +12,7 @@ from pipeline.config import CurateOptions
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.curate.dataset import Curated, CurationCounts, DatasetCuration
 from pipeline.curate.video import CuratedVideo, CurateVideos
-from pipeline.fsutil import atomic_write_bytes, table_bytes
+from pipeline.fsutil import publish_tables, table_bytes
 from pipeline.records import to_table
 from pipeline.stages.base import StageCounts
 from pipeline.stages.video import VideoOutcome, VideoPass
@@ -57,13 +57,14 @@ def write_manifests(
     videos = pl.from_arrow(to_table([o.record(i) for i, o in zip(inputs, outcomes, strict=True)], VIDEOS_SCHEMA))
     frames = {o.detect.video_id: o.frames for o in outcomes if o.ok and o.frames is not None}
     result = curation.run(_faces(inputs, outcomes, curated), videos, frames)
+    tables = {}
     for name, frame, schema in (
         (VIDEOS_MANIFEST, result.videos, VIDEOS_SCHEMA),
         (FACES_MANIFEST, result.faces, FACES_SCHEMA),
         (TRACKS_MANIFEST, result.tracks, TRACKS_SCHEMA),
     ):
-        table = frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema)
-        atomic_write_bytes(Path(out_dir) / name, table_bytes(table), skip_if_same=True)
+        tables[name] = table_bytes(frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema))
+    publish_tables(Path(out_dir), tables)  # one unit: a reader never sees a new videos beside old faces
     return result
 
 

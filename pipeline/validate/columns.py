@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.fsutil import check_published
 from pipeline.validate.arrow import finite_flags, float_matrix, float_vector, object_column, with_computed
 from pipeline.validate.curation import face_facts, near_duplicate_ok, tracks_table
 from pipeline.validate.files import crop_file_facts
@@ -41,6 +42,7 @@ class DatasetTables:
 
 def load_dataset(dataset_dir: Path) -> DatasetTables:
     dataset_dir = Path(dataset_dir)
+    check_published(dataset_dir, [VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST])
     tables = []
     for name in (VIDEOS_MANIFEST, FACES_MANIFEST):
         path = dataset_dir / name
