@@ -55,7 +55,12 @@ def _flow(options: Options):
 
 
 def _run(options: Options, only: list[str] | None = None) -> int:
-    state = _flow(options)(options.to_json(), only, return_state=True)
+    from flows.reaper import reap_on_exit
+    from pipeline.runs.lock import dataset_lock
+
+    reap_on_exit()  # Prefect's temporary server dies with this command, even on SIGKILL
+    with dataset_lock(options.extract.out_dir):
+        state = _flow(options)(options.to_json(), only, return_state=True)
     if state.is_completed():
         report = state.result()
         out = options.extract.out_dir
@@ -97,6 +102,9 @@ def _cmd_retry_failed(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     options = _absolute(options_from(args))
+    from flows.reaper import reap_on_exit
+
+    reap_on_exit()
     _flow(options).serve(name=args.name, cron=args.cron, parameters={"options": options.to_json(), "only": None})
     return 0
 

@@ -115,26 +115,58 @@ def table_bytes(table: pa.Table) -> bytes:
 COMMIT_FILE = "manifests.json"
 
 
-def publish_tables(out_dir: Path, tables: dict[str, bytes]) -> None:
-    """Publish named tables (file name -> bytes) into ``out_dir`` as one unit.
+class Publication:
+    """Files of one folder published as a unit (``with Publication(out_dir) as pub:``).
 
-    The commit file first marks them pending (their old entries dropped), then each
-    table is written atomically, then the commit file names every table's sha256.
-    A reader (:func:`check_published`) that finds a table pending or different from
-    its entry refuses it, so a killed publish never passes for a consistent dataset.
-    Tables published before under other names keep their entries (other steps add
-    their own tables: embeddings, pairs, erasures)."""
-    out_dir = Path(out_dir)
-    entries = {k: v for k, v in read_commit(out_dir).get("tables", {}).items() if k not in tables}
-    unchanged = all(
-        (out_dir / name).is_file() and sha256_file(out_dir / name) == sha256_bytes(data) for name, data in tables.items()
-    ) and set(tables) <= set(read_commit(out_dir).get("tables", {}))
-    if not unchanged:
-        _write_commit(out_dir, entries, pending=sorted(tables))
-    for name, data in tables.items():
-        atomic_write_bytes(out_dir / name, data, skip_if_same=True)
-    entries |= {name: {"sha256": sha256_bytes(data), "size_bytes": len(data)} for name, data in tables.items()}
-    _write_commit(out_dir, entries, pending=[])
+    Before a file is written the commit file lists it as pending; when the block ends
+    without an error the commit file names every file's sha256 and nothing is pending.
+    A reader (:func:`check_published`) refuses a pending file or one that differs from
+    its entry, so a killed publish never passes for a consistent dataset. Entries of
+    files not written in this publication are kept: other steps publish their own
+    tables (embeddings, pairs, erasures) into the same folder."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = Path(out_dir)
+        commit = read_commit(self.out_dir)
+        self.entries: dict[str, dict] = dict(commit.get("tables", {}))
+        self.pending: list[str] = list(commit.get("pending", []))
+
+    def __enter__(self) -> Publication:
+        return self
+
+    def write(self, name: str, data: bytes) -> bool:
+        """Write ``name`` (relative to the folder) atomically; True when its bytes changed."""
+        entry = {"sha256": sha256_bytes(data), "size_bytes": len(data)}
+        if self.entries.get(name) == entry and name not in self.pending and (self.out_dir / name).is_file():
+            if (self.out_dir / name).stat().st_size == len(data) and sha256_file(self.out_dir / name) == entry["sha256"]:
+                return False
+        self.pending = sorted({*self.pending, name})
+        self.entries.pop(name, None)
+        self._commit()
+        written = atomic_write_bytes(self.out_dir / name, data, skip_if_same=True)
+        self.entries[name] = entry
+        return written
+
+    def remove(self, name: str) -> None:
+        self.entries.pop(name, None)
+        (self.out_dir / name).unlink(missing_ok=True)
+
+    def __exit__(self, kind, error, tb) -> None:
+        if kind is None:
+            self.pending = []
+            self._commit()
+
+    def _commit(self) -> None:
+        body = {"tables": dict(sorted(self.entries.items())), "pending": self.pending}
+        data = (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
+        atomic_write_bytes(self.out_dir / COMMIT_FILE, data, skip_if_same=True)
+
+
+def publish_tables(out_dir: Path, tables: dict[str, bytes]) -> None:
+    """Publish named tables (file name -> bytes) into ``out_dir`` as one unit (:class:`Publication`)."""
+    with Publication(out_dir) as publication:
+        for name, data in tables.items():
+            publication.write(name, data)
 
 
 def read_commit(out_dir: Path) -> dict:
@@ -161,8 +193,3 @@ def check_published(out_dir: Path, names: list[str]) -> None:
         path = out_dir / name
         if entry is not None and (not path.is_file() or sha256_file(path) != entry["sha256"]):
             raise TornDatasetError(f"{path}: does not match {COMMIT_FILE} (torn or edited dataset); rerun the run that writes it")
-
-
-def _write_commit(out_dir: Path, entries: dict, pending: list[str]) -> None:
-    body = {"tables": dict(sorted(entries.items())), "pending": pending}
-    atomic_write_bytes(out_dir / COMMIT_FILE, (json.dumps(body, indent=1, sort_keys=True) + "\n").encode(), skip_if_same=True)

@@ -20,17 +20,15 @@ from pathlib import Path
 
 import av
 
-from pipeline.errors import MediaError
+from pipeline.errors import MediaError, VideoTimeout
 from pipeline.media.confine import InputGuard, demuxer_allowed, refuse_demuxer
+from pipeline.media.ffmpeg import Deadline
 from pipeline.records import MediaInfo
+from schemas.manifests import TIMELINE_SLACK_FRAMES, TIMELINE_SLACK_SHARE
 
 # The largest picture probed or decoded (extract.max_pixels): a 16000x16000 PNG of
 # 249 KB took 769 MB to open (measured: av.open alone, ru_maxrss), 3 bytes a pixel.
 DEFAULT_MAX_PIXELS = 100_000_000
-# A frame count and a duration agree when duration x fps is within this many frames
-# (or this share) of the count: VFR streams' average rate is frames / duration.
-FRAME_COUNT_SLACK = 2
-FRAME_COUNT_SHARE = 0.05
 
 # Demuxers that hold one still picture; ffmpeg probes them by content.
 _IMAGE_FORMAT_SUFFIX = "_pipe"
@@ -147,10 +145,12 @@ _open = open_confined
 
 
 def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels or width <= 0 or height <= 0:
-        size = _header_size(path) if width <= 0 or height <= 0 else (width, height)
-        shown = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels" if size else "no readable picture size"
-        raise MediaError(f"{path.name}: picture too large or of unknown size ({shown}; limit {max_pixels:,} pixels, extract.max_pixels)")
+    """Refuse a picture over ``max_pixels``. A decoder that refused one reports size 0: the
+    header says how large it is (a size still unknown is left to the decode to report)."""
+    size = (width, height) if width > 0 and height > 0 else _header_size(path)
+    if size is not None and size[0] * size[1] > max_pixels:
+        shown = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels"
+        raise MediaError(f"{path.name}: picture too large ({shown}; limit {max_pixels:,} pixels, extract.max_pixels)")
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:
@@ -201,7 +201,7 @@ def plausible(duration_s: float, fps: float, frames: int) -> bool:
     """Whether a duration, an average rate and a frame count can describe one stream."""
     if fps <= 0 or duration_s < 0:
         return False
-    return abs(duration_s * fps - frames) <= max(FRAME_COUNT_SLACK, FRAME_COUNT_SHARE * frames)
+    return abs(duration_s * fps - frames) <= max(TIMELINE_SLACK_FRAMES, TIMELINE_SLACK_SHARE * frames)
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
@@ -246,11 +246,12 @@ class FrameIndex:
         return bool(self.dts) and self.keyframe_idr[key]
 
 
-def frame_index(path: Path) -> FrameIndex | None:
+def frame_index(path: Path, deadline: Deadline | None = None) -> FrameIndex | None:
     """The frame index of ``path``, or None when its container or codec is not one
     whose packets can be trusted for seeking (see ``INDEXED_CONTAINERS``), or the
     packets are irregular (a packet without pts, two frames with one pts, a first
-    frame that is no keyframe). Reads packets only: no decoding."""
+    frame that is no keyframe). Reads packets only: no decoding; raises
+    :class:`VideoTimeout` when ``deadline`` passes while it reads."""
     try:
         with open_confined(Path(path)) as container:
             if container.format.name not in INDEXED_CONTAINERS or not container.streams.video:
@@ -259,11 +260,12 @@ def frame_index(path: Path) -> FrameIndex | None:
             if stream.codec_context.name not in INDEXED_CODECS or stream.time_base is None:
                 return None
             idr = _idr_test(container.format.name, stream)
-            packets = [
-                _Packet(p.pts, p.dts, p.size, p.is_keyframe, p.is_keyframe and idr(p))
-                for p in container.demux(stream)
-                if p.size and not p.is_discard
-            ]
+            packets = []
+            for p in container.demux(stream):
+                if deadline is not None and deadline.remaining_s() < 0:
+                    raise VideoTimeout(f"{Path(path).name}: still indexing after the {deadline.timeout_s:g} s timeout")
+                if p.size and not p.is_discard:
+                    packets.append(_Packet(p.pts, p.dts, p.size, p.is_keyframe, p.is_keyframe and idr(p)))
             start_time_s = (container.start_time or 0) / av.time_base
             return _build_index(packets, Fraction(stream.time_base), start_time_s, droppable=idr is not _never)
     except (av.error.FFmpegError, MediaError, OSError):

@@ -78,13 +78,13 @@ class _PlanMismatch(Exception):
     """A seeking run did not give the planned frames."""
 
 
-def seek_plan(path: Path, spec: SampleSpec, info: ProbeInfo) -> tuple[Segment, ...] | None:
+def seek_plan(path: Path, spec: SampleSpec, info: ProbeInfo, deadline: Deadline | None = None) -> tuple[Segment, ...] | None:
     """The runs that sample ``spec`` on ``path`` skipping what is not needed; None when
     one plain full pass is as cheap or the file cannot be planned (no trusted index,
     a time window, keyframes, a still)."""
     if spec.mode not in ("fps", "every", "uniform") or info.is_image or spec.start_s > 0 or spec.end_s is not None:
         return None
-    index = frame_index(path)
+    index = frame_index(path, deadline)
     if index is None:
         return None
     width, height = info.display_size_px

@@ -75,6 +75,8 @@ def test_pixel_limit_is_a_parameter():
     with pytest.raises(MediaError, match=r"two_people.jpg: picture too large .*1126x661"):
         probe(fixture("two_people.jpg"), max_pixels=100_000)
     assert probe(fixture("two_people.jpg"), max_pixels=1126 * 661).width_px == 1126
+    with pytest.raises(MediaError, match=r"hamilton.mp4: picture too large \(640x360 = 230,400 pixels; limit 1,000 pixels"):
+        probe(fixture("hamilton.mp4"), max_pixels=1000)
 
 
 def _hold(out: str, ready, release) -> None:
