@@ -27,6 +27,11 @@ class TransientError(Exception):
     """
 
 
+class InputChanged(TransientError):
+    """The input is no longer the file that was hashed (gone, replaced, modified): its work is
+    not stored under the old id. Transient: a later run snapshots it again (``retry-failed``)."""
+
+
 class VideoTimeout(TransientError):
     """A video's processing ran past its deadline; its decoder was killed."""
 

@@ -113,6 +113,8 @@ def build(base: Path) -> tuple[Path, list[Case]]:
     _ff("-i", str(ham), "-ss", "1", "-t", "1", "-an", "-vf", "scale=320:180", "-c:v", "libx264", "-f", "h264", str(base / "b.h264"))
     (root / "sizes.h264").write_bytes((base / "a.h264").read_bytes() + (base / "b.h264").read_bytes())
     add("sizes.h264", "resolution changes mid-stream", "a stream that changes resolution mid-way (640x360 then 320x180)")
+    _ff("-i", str(ham), "-t", "1", "-map", "0:v", "-map", "0:a", "-c", "copy", "-frames:v", "0", str(root / "noframes.mkv"))
+    add("noframes.mkv", "ends before any frame could be read", "a video track with no frames (and audio)")
     data = ham.read_bytes()
     (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
     add("truncated.mp4", "", "the first third of an MP4 (moov at the end: failed; else partial)")

@@ -79,3 +79,9 @@ def ffmpeg_input(path: Path, container: str) -> tuple[str, dict[str, object]]:
         kwargs["f"] = "image2"
         kwargs["pattern_type"] = "none"
     return f"file:{Path(path).absolute()}", kwargs
+
+
+def ffmpeg_input_argv(path: Path, container: str = "") -> list[str]:
+    """:func:`ffmpeg_input` as argv words, ending with ``-i URL``, for commands built by hand."""
+    url, kwargs = ffmpeg_input(path, container)
+    return [*(word for key, value in kwargs.items() for word in (f"-{key}", str(value))), "-i", url]

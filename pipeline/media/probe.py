@@ -136,7 +136,7 @@ def open_confined(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> av.contai
     except (av.error.FFmpegError, OSError) as exc:
         guard.check(path.name)
         if isinstance(exc, av.error.EOFError):
-            raise MediaError(f"{path.name}: ends before its header is complete (truncated or empty container)") from exc
+            raise MediaError(f"{path.name}: ends before any frame could be read (a track with no frames, or a truncated file)") from exc
         reason = _reason(exc) if isinstance(exc, av.error.FFmpegError) else (exc.strerror or type(exc).__name__)
         raise MediaError(f"{path.name}: not a readable video or image ({reason})") from exc
 

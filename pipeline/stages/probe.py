@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.corpus.snapshot import VideoInput
-from pipeline.errors import MediaError
+from pipeline.errors import InputChanged, MediaError
 from pipeline.media.isolate import probe_within
 from pipeline.records import ErrorKind, Status
 from pipeline.stages.base import Stage
@@ -45,7 +45,7 @@ class ProbeStage(Stage[VideoInput, ProbeRecord]):
         if item.problem:
             raise MediaError(item.problem)
         if (changed := item.changed()) is not None:
-            raise MediaError(changed)
+            raise InputChanged(changed)
         m = probe_within(item.entry.path, None).media_info()
         return ProbeRecord(
             item.video_id,

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from pipeline.config import ExtractOptions
 from pipeline.corpus.snapshot import VideoInput
-from pipeline.errors import MediaError
+from pipeline.errors import InputChanged, MediaError
 from pipeline.media.ffmpeg import Deadline
 from pipeline.media.isolate import probe_within
 from pipeline.media.prefetch import prefetch
@@ -230,7 +230,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
 
 def _unchanged(item: VideoInput) -> None:
     if (changed := item.changed()) is not None:
-        raise MediaError(changed)
+        raise InputChanged(changed)
 
 
 @dataclass(frozen=True)

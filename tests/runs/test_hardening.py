@@ -56,6 +56,7 @@ def test_a_file_changed_after_hashing_fails_and_stores_nothing(tmp_path, corpus,
     job = _pass(tmp_path, corpus)
     outcome = job.run_one(inputs[0])
     assert not outcome.ok and "a.jpg: " in outcome.detect.error and "after it was hashed" in outcome.detect.error
+    assert outcome.detect.error_kind == "transient"  # retry-failed reruns it once the file is stable
     assert outcome.detections.num_rows == 0
     assert job.run_one(inputs[1]).ok  # the other input goes on
 
@@ -164,3 +165,15 @@ def test_unknown_model_is_refused_unless_allowed(tmp_path):
     with pytest.raises(UnknownModelError, match=r"centerface.onnx: sha256 0+ is not a pinned model.*--allow-unknown-model"):
         check_model(path, "0" * 64, allow_unknown=False)
     assert check_model(path, "0" * 64, allow_unknown=True) is False
+
+
+def test_bad_csv_and_parquet_rows_name_their_row(tmp_path):
+    import polars as pl
+
+    shutil.copy(fixture("obama_portrait.jpg"), tmp_path / "a.jpg")
+    (tmp_path / "m.csv").write_text("uri,label\na.jpg,real\n,fake\n")
+    entries = {e.uri: e.problem for e in load_corpus(tmp_path / "m.csv").entries}
+    assert entries == {"a.jpg": None, "m.csv#row=2": "m.csv row 2: empty uri"}
+    pl.DataFrame({"uri": ["a.jpg", None]}).write_parquet(tmp_path / "m.parquet")
+    entries = {e.uri: e.problem for e in load_corpus(tmp_path / "m.parquet").entries}
+    assert entries == {"a.jpg": None, "m.parquet#row=2": "m.parquet row 2: empty uri"}

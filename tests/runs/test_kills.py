@@ -42,7 +42,10 @@ def test_sigkill_during_the_manifests_publish_never_passes_a_mixed_pair(tmp_path
     for attempt in range(12):
         out = tmp_path / f"run{attempt}"
         proc = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(out)], cwd=REPO)
-        time.sleep(0.4 + 0.05 * attempt)
+        deadline = time.monotonic() + 60
+        while not (out / COMMIT_FILE).exists() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.03 * attempt)  # 0 to 0.33 s into the publishing loop
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         try:
