@@ -21,6 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.media.ffmpeg import ffmpeg_exe
+from pipeline.media.probe import plausible
 
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", "/work/shared/fixtures"))
 
@@ -66,6 +67,13 @@ def build(base: Path) -> tuple[Path, list[Case]]:
     add("list.ffconcat", "not", "ffconcat list naming a file outside")
     (root / "list2.txt").write_text(f"ffconcat version 1.0\nfile {outside / 'secret.ts'}\nfile {outside / 'secret.ts'}\n")
     add("list2.txt", "not", "ffconcat list under a .txt name")
+    (root / "rel.ffconcat").write_text("ffconcat version 1.0\nfile sub/portrait.jpg\n")
+    add("rel.ffconcat", "not on the allow-list", "ffconcat list naming a file inside the root (refused by name)")
+    representation = f'<Representation id="1" bandwidth="1"><BaseURL>file://{outside / "secret.ts"}</BaseURL></Representation>'
+    mpd = f'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static"><Period><AdaptationSet>{representation}'
+    mpd += "</AdaptationSet></Period></MPD>"
+    (root / "manifest.mpd").write_text(mpd)
+    add("manifest.mpd", "not", "a DASH manifest naming a file outside")
     shutil.copy(portrait, root / "img%03d.jpg")
     shutil.copy(portrait, outside / "img001.jpg")
     add("img%03d.jpg", "ok", "a still named like an image2 pattern (read as itself)")
@@ -181,6 +189,9 @@ def run(base: Path, timeout_s: float = 5.0) -> dict:
             problems.append(f"{c.uri!r}: expected ok, got {row['error']} ({c.what})")
         elif c.expect not in ("ok", "") and (row["status"] != "failed" or c.expect not in (row["error"] or "")):
             problems.append(f"{c.uri!r}: expected failed with {c.expect!r}, got {row['status']}: {row['error']} ({c.what})")
+    for row in videos.filter((pl.col("status") == "ok") & ~pl.col("is_image")).iter_rows(named=True):
+        if not plausible(row["duration_s"], row["fps"], row["frame_count"]) or row["frame_count"] < row["frames_sampled"]:
+            problems.append(f"{row['uri']!r}: implausible timeline {row['duration_s']} s, {row['fps']} fps, {row['frame_count']} frames")
     hamilton = rows["hamilton.mp4"]
     # Faces only from inputs that are media themselves: a playlist, a list, a link out has none.
     allowed = [c.uri for c in cases if c.expect in ("ok", "")]

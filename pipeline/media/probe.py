@@ -188,11 +188,14 @@ def _timeline(path: Path, container: av.container.InputContainer, stream: _Strea
         return duration_s, stream.frames
     with _open(path, max_pixels) as again:
         video = again.streams.video[0]
-        pts = [p.pts for p in again.demux(video) if p.size and p.pts is not None]
-    frames = len(pts)
-    span_s = (max(pts) - min(pts)) * float(video.time_base) + (1 / fps if fps else 0.0) if pts else 0.0
+        packets = [p.pts for p in again.demux(video) if p.size]
+    frames = len(packets)
+    pts = [p for p in packets if p is not None]
+    if not fps or len(pts) < frames:  # a raw stream: no timestamps, the rate is ffmpeg's
+        return (frames / fps if fps else 0.0), frames
+    span_s = (max(pts) - min(pts)) * float(video.time_base) + 1 / fps if pts else 0.0
     monotonic = all(b > a for a, b in zip(pts, pts[1:]))
-    if fps and not (monotonic and plausible(span_s, fps, frames)):
+    if not (monotonic and plausible(span_s, fps, frames)):
         return frames / fps, frames  # timestamps jump (back or far ahead): the count is what is known
     return span_s, frames
 
