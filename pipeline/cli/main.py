@@ -44,9 +44,18 @@ def main(argv: Sequence[str] | None = None, registrars: Sequence[Registrar] = LI
     except (ValueError, CorpusError, ModelNotFoundError) as exc:
         print(f"facecorpus: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (OutputError, DatasetLocked) as exc:  # disk full, read-only output, another run: one line
-        print(f"facecorpus: error: {exc.strerror if isinstance(exc, OutputError) else exc}", file=sys.stderr)
+    except (OSError, DatasetLocked) as exc:  # disk full, read-only output, another run: one line, no traceback
+        print(f"facecorpus: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _one_line(exc: BaseException) -> str:
+    """An environment error as one line naming the path (inputs' errors are rows, never here)."""
+    if isinstance(exc, OutputError):
+        return str(exc.strerror)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or type(exc).__name__}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -34,12 +34,32 @@ MAX_PROBE_S = 600.0
 _local = threading.local()
 
 
-def probe_within(path: Path, deadline: Deadline | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ProbeInfo:
-    """:func:`probe` ``path`` in this thread's child process, killed when ``deadline`` passes."""
-    name = Path(path).name
+def probe_ready() -> None:
+    """Start this thread's probe child and wait until it answers (its imports done), so that its
+    start is not charged to an input's deadline (as the detector's model load is not)."""
+    worker = _worker()
+    try:
+        worker.stdin.write(b"[]\n")
+        worker.stdin.flush()
+        line = _read_line(worker, MAX_PROBE_S)
+    except BrokenPipeError:
+        line = b""
+    if not line:
+        _stop(worker)
+        raise MediaError("the probe process did not start")
+
+
+def _worker() -> subprocess.Popen:
     worker = getattr(_local, "worker", None)
     if worker is None or worker.poll() is not None:
         worker = _local.worker = _start()
+    return worker
+
+
+def probe_within(path: Path, deadline: Deadline | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> ProbeInfo:
+    """:func:`probe` ``path`` in this thread's child process, killed when ``deadline`` passes."""
+    name = Path(path).name
+    worker = _worker()
     budget_s = max(deadline.remaining_s(), 0.0) if deadline else MAX_PROBE_S
     try:
         worker.stdin.write((json.dumps([str(path), max_pixels]) + "\n").encode())
@@ -94,8 +114,12 @@ def _stop(worker: subprocess.Popen) -> int | None:
 
 def _serve() -> int:
     for line in sys.stdin:
-        path, max_pixels = json.loads(line)
-        path = Path(path)
+        request = json.loads(line)
+        if not request:  # probe_ready's ping
+            sys.stdout.write("{}\n")
+            sys.stdout.flush()
+            continue
+        path, max_pixels = Path(request[0]), request[1]
         try:
             answer = {"info": dataclasses.asdict(probe(path, max_pixels))}
         except MediaError as exc:

@@ -177,3 +177,15 @@ def test_bad_csv_and_parquet_rows_name_their_row(tmp_path):
     pl.DataFrame({"uri": ["a.jpg", None]}).write_parquet(tmp_path / "m.parquet")
     entries = {e.uri: e.problem for e in load_corpus(tmp_path / "m.parquet").entries}
     assert entries == {"a.jpg": None, "m.parquet#row=2": "m.parquet row 2: empty uri"}
+
+
+def test_an_output_that_cannot_be_made_is_one_line_naming_it(tmp_path):
+    """--out under a regular file (no folder can be made there, even as root): exit 1, one line."""
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(fixture("obama_portrait.jpg"), tmp_path / "corpus" / "a.jpg")
+    (tmp_path / "file").write_bytes(b"x")
+    out = tmp_path / "file" / "dataset"
+    argv = [sys.executable, "-m", "flows.cli", "extract", str(tmp_path / "corpus"), "--out", str(out), "--no-progress"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"facecorpus: error: {out}: Not a directory"
