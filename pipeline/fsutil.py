@@ -130,6 +130,9 @@ class Publication:
         commit = read_commit(self.out_dir)
         self.entries: dict[str, dict] = dict(commit.get("tables", {}))
         self.pending: list[str] = list(commit.get("pending", []))
+        # Left pending by an earlier publish that was killed: they stay refused until written again.
+        self.inherited = set(self.pending)
+        self.written: set[str] = set()
 
     def __enter__(self) -> Publication:
         return self
@@ -145,6 +148,7 @@ class Publication:
         self._commit()
         written = atomic_write_bytes(self.out_dir / name, data, skip_if_same=True)
         self.entries[name] = entry
+        self.written.add(name)
         return written
 
     def remove(self, name: str) -> None:
@@ -153,7 +157,7 @@ class Publication:
 
     def __exit__(self, kind, error, tb) -> None:
         if kind is None:
-            self.pending = []
+            self.pending = sorted(self.inherited - self.written)
             self._commit()
 
     def _commit(self) -> None:

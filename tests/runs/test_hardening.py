@@ -128,6 +128,11 @@ def test_tables_publish_as_a_unit_and_readers_check(tmp_path):
     (tmp_path / COMMIT_FILE).write_text(json.dumps(body))
     with pytest.raises(TornDatasetError, match=r"faces.parquet: a publish was interrupted"):
         check_published(tmp_path, ["faces.parquet"])
+    publish_tables(tmp_path, {"pairs.parquet": b"p1"})  # another step's publish does not clear it
+    with pytest.raises(TornDatasetError, match=r"faces.parquet: a publish was interrupted"):
+        check_published(tmp_path, ["faces.parquet"])
+    publish_tables(tmp_path, {"videos.parquet": b"v3", "faces.parquet": b"f3"})  # the rerun does
+    check_published(tmp_path, ["videos.parquet", "faces.parquet", "pairs.parquet", "embeddings.parquet"])
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; CI runs as a user")
