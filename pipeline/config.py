@@ -1,13 +1,13 @@
 """Every option of the pipeline, defined once: its params.yaml key, its default and its help.
 
 A params.yaml section is one frozen dataclass here (``extract``, ``curate``, ``select``,
-``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``); a field is one key of it.
+``ingest``, ``validate``, ``pack``, ``report``, ``sample_corpus``, ``corpus``, ``dvc``, and ``policy`` from
+``pipeline/corpus/policy.py``); a field is one key of it.
 The CLI makes its flags from these fields (``pipeline/cli/options.py``), so a
 default shown by ``--help`` is the default used. :class:`Options` holds every
 section: it is parsed once at the edge (defaults <- params.yaml <- flags, unknown
 keys refused by name) and travels as JSON (``to_json``/``from_json``) to Prefect
-flows and Dask workers. Defaults that come with a measurement or a component
-(the detector's score threshold, a crop format) are that component's constant.
+flows and Dask workers. A default that comes with a component (the detector's threshold, a crop format) is its constant.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from pipeline.alignment.crops import CROP_FORMATS, DEFAULT_CROP_FORMAT, DEFAULT_CROP_QUALITY, CropFormat
 from pipeline.alignment.presets import DEFAULT_PRESET, PRESETS, AlignConfig
+from pipeline.corpus.policy import PolicyOptions
 from pipeline.detection.base import (
     DEFAULT_DET_MAX_SIDE,
     DEFAULT_DETECTOR,
@@ -279,6 +280,7 @@ class Options:
     sample_corpus: SampleCorpusOptions = SampleCorpusOptions()
     corpus: CorpusOptions = CorpusOptions()
     dvc: DvcOptions = DvcOptions()
+    policy: PolicyOptions = PolicyOptions()  # noqa: RUF009 - frozen, as the others
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None, *, source: str = "options") -> Options:
@@ -293,7 +295,7 @@ class Options:
         return cls(**{name: _section(kind, data.get(name), f"{source}: {name}") for name, kind in SECTIONS.items()})
 
     def to_json(self) -> dict[str, dict[str, Any]]:
-        return {name: {f.name: getattr(getattr(self, name), f.name) for f in fields(kind)} for name, kind in SECTIONS.items()}
+        return {name: {f.name: _plain(getattr(self, name), f.name) for f in fields(kind)} for name, kind in SECTIONS.items()}
 
     def merged(self, overrides: Mapping[str, Mapping[str, Any]]) -> Options:
         """These options with ``{section: {key: value}}`` replaced (values checked as in from_json)."""
@@ -326,6 +328,10 @@ def _path(value: str | None, key: str) -> Path:
     if not value:
         raise ValueError(f"{key} is not set: pass it as a flag or in the --params file")
     return Path(value).expanduser()
+
+
+def _plain(section: Any, name: str) -> Any:  # a tuple of text as JSON and YAML hold it: a list
+    return list(value) if isinstance(value := getattr(section, name), tuple) else value
 
 
 def _as_dict(section: Any) -> dict[str, Any]:
@@ -385,6 +391,10 @@ def coerce(kind: type, value: Any, where: str) -> Any:
             return int(value)
     elif kind is str and isinstance(value, (str, int, float, Path)) and not isinstance(value, bool):
         return str(value)
+    elif kind is tuple and isinstance(value, (str, list, tuple)):
+        items = value.split(",") if isinstance(value, str) else value
+        if all(isinstance(v, str) for v in items):
+            return tuple(v.strip() for v in items if v.strip())
     raise ValueError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 

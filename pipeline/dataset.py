@@ -11,6 +11,13 @@
 A torch ``IterableDataset`` can wrap :meth:`Dataset.iter_samples` as it is.
 From a repo, ``load`` fetches the release folder at ``rev`` once through
 ``dvc.api.DVCFileSystem`` (git + the DVC remote) into a local cache folder.
+
+Erasures (``facecorpus forget``) reach old releases: a shard that held an erased
+face is gone from the DVC cache and remote, replaced by a repack without it. ``load``
+follows the replacement that the repository's erasure log (params.yaml
+``policy.erasures``, read at the newest revision) records; an erased face then
+raises :class:`~pipeline.errors.ErasedSampleError` naming the erasure record (or is
+skipped: ``iter_samples(skip_erased=True)``), and every other face loads.
 """
 
 from __future__ import annotations
@@ -27,11 +34,15 @@ import cv2
 import numpy as np
 import polars as pl
 
+from pipeline.corpus.erasures import DenyList, read_erasures
+from pipeline.errors import ErasedSampleError
 from pipeline.fsutil import check_published
 from schemas.manifests import CROP_LOCATIONS, FACES_MANIFEST, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 # A repository names its release folder in its params.yaml (pack.out), read at the revision asked for.
 PARAMS_FILE = "params.yaml"
+# Written by fetch into a fetched release: {"shards": {shard: erasure_id}, "erasures": {erasure_id: description}}.
+ERASED_SHARDS = "_erased_shards.json"
 DEFAULT_CACHE = Path("~/.cache/facecorpus/releases")
 
 
@@ -45,13 +56,18 @@ class Sample:
 
 
 class Dataset:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, erasures: DenyList | None = None) -> None:
+        """``erasures``: the erasure log, to name the erasure behind a shard missing from a local copy."""
         self.root = Path(root)
         for name in (FACES_MANIFEST, VIDEOS_MANIFEST, SHARD_INDEX, CROP_LOCATIONS):
             if not (self.root / name).is_file():
                 raise FileNotFoundError(f"{self.root} is not a facecorpus release: {name} is missing")
         check_published(self.root, [FACES_MANIFEST, VIDEOS_MANIFEST, TRACKS_MANIFEST, SHARD_INDEX, CROP_LOCATIONS])
         self._locations: dict[str, tuple[str, int, int]] | None = None
+        marker = self.root / ERASED_SHARDS
+        self._erased = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {"shards": {}, "erasures": {}}
+        self._log = erasures or DenyList()
+        self._repacked: dict[str, dict[str, tuple[int, int]]] = {}
 
     @property
     def faces(self) -> pl.LazyFrame:
@@ -76,17 +92,45 @@ class Dataset:
             rows = pl.read_parquet(self.root / CROP_LOCATIONS).select("face_id", "shard", "offset_bytes", "size_bytes").rows()
             self._locations = {face: (shard, offset, size) for face, shard, offset, size in rows}
         shard, offset, size = self._locations[face_id]
+        if shard in self._erased["shards"] or not (self.root / shard).is_file():
+            offset, size = self._in_repacked(face_id, shard)
         with open(self.root / shard, "rb") as fh:
             fh.seek(offset)
             return fh.read(size)
 
+    def _in_repacked(self, face_id: str, shard: str) -> tuple[int, int]:
+        """(offset, size) of the face's image in a shard repacked by an erasure; the erasure's error when it is gone."""
+        if not (self.root / shard).is_file():
+            erasure = self._log.erasure_of(face_id=face_id)
+            if erasure is None:
+                raise FileNotFoundError(f"{self.root / shard}: shard missing (not pulled?); face {face_id} cannot be read")
+            raise ErasedSampleError(f"face {face_id} was erased: {erasure.describe()}")
+        if shard not in self._repacked:
+            self._repacked[shard] = _tar_index(self.root / shard)
+        found = self._repacked[shard].get(face_id)
+        if found is None:
+            erasure_id = self._erased["shards"].get(shard)
+            what = self._erased["erasures"].get(erasure_id, f"erasure {erasure_id}")
+            raise ErasedSampleError(f"face {face_id} was erased from {shard}: {what}")
+        return found
+
     def read_crop(self, face_id: str) -> np.ndarray:
         return _decode(self.read_crop_bytes(face_id))
 
-    def iter_samples(self, shards: list[str] | None = None) -> Iterator[Sample]:
-        """Every face, streamed shard by shard in order (WebDataset layout: image, then json)."""
+    def iter_samples(self, shards: list[str] | None = None, skip_erased: bool = False) -> Iterator[Sample]:
+        """Every face, streamed shard by shard in order (WebDataset layout: image, then json). A face an
+        erasure removed raises ErasedSampleError naming the erasure, or is left out with ``skip_erased``."""
         for shard in shards or self.shards["shard"].to_list():
-            yield from _iter_tar(self.root / shard)
+            if shard not in self._erased["shards"] and (self.root / shard).is_file():
+                yield from _iter_tar(self.root / shard)
+                continue
+            faces = pl.read_parquet(self.root / CROP_LOCATIONS).filter(pl.col("shard") == shard)["face_id"].to_list()
+            present = {s.face_id: s for s in _iter_tar(self.root / shard)} if (self.root / shard).is_file() else {}
+            for face_id in faces:
+                if face_id in present:
+                    yield present[face_id]
+                elif not skip_erased:
+                    self._in_repacked(face_id, shard)  # raises the erasure's error
 
     def verify(self) -> None:
         """Raise ValueError when a shard's sha256 differs from the index."""
@@ -108,17 +152,26 @@ def _iter_tar(path: Path) -> Iterator[Sample]:
                 image = _decode(data)
 
 
+def _tar_index(path: Path) -> dict[str, tuple[int, int]]:
+    """{face_id: (offset, size)} of the image members of a tar shard."""
+    with tarfile.open(path, mode="r:") as tar:
+        return {m.name.split(".", 1)[0]: (m.offset_data, m.size) for m in tar if m.isfile() and not m.name.endswith(".json")}
+
+
 def _decode(data: bytes) -> np.ndarray:
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def load(path_or_repo: str | Path, rev: str | None = None, path: str | None = None, cache_dir: Path | None = None) -> Dataset:
+def load(
+    path_or_repo: str | Path, rev: str | None = None, path: str | None = None, cache_dir: Path | None = None, erasures: Path | None = None
+) -> Dataset:
     """A released dataset from a local folder, or from a git repo (URL or path) at ``rev``
-    (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``)."""
+    (``path``: the release folder in the repo; unset: its params.yaml's ``pack.out``). ``erasures``:
+    the erasure log, for a local copy whose erased shards are missing (a ``dvc pull`` of an old tag)."""
     local = Path(path_or_repo)
     if rev is None and local.is_dir() and (local / FACES_MANIFEST).is_file():
-        return Dataset(local)
+        return Dataset(local, read_erasures(erasures))
     return Dataset(fetch(str(path_or_repo), rev, path, cache_dir))
 
 
@@ -135,9 +188,50 @@ def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: Path |
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted fetch
         partial.parent.mkdir(parents=True, exist_ok=True)
-        fs.get(path, str(partial), recursive=True)
+        _get_release(fs, path, partial, lambda: erasure_log(repo))
         partial.rename(target)
     return target
+
+
+def _get_release(fs, path: str, into: Path, log) -> None:
+    """Copy every file of ``path``; a file whose object an erasure deleted is replaced by the
+    erasure's repack (from the remote), and recorded in ``_erased_shards.json``."""
+    erased: dict = {"shards": {}, "erasures": {}}
+    for rpath, info in sorted(fs.find(path, detail=True).items()):
+        local = into / Path(rpath).relative_to(path)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fs.get_file(rpath, str(local))
+            continue
+        except Exception as exc:
+            md5 = (info.get("dvc_info") or {}).get("md5")
+            erasure = next((e for e in log().erasures if md5 in e.shard_md5), None)
+            if erasure is None:
+                raise FileNotFoundError(f"{rpath} (md5 {md5}) could not be fetched from the DVC remote: {exc}") from exc
+        replacement = erasure.replacement(md5)
+        if replacement:
+            odb = fs.repo.cloud.get_remote_odb(None, "pull")
+            local.write_bytes(odb.fs.cat_file(odb.oid_to_path(replacement)))
+        erased["shards"][Path(rpath).relative_to(path).as_posix()] = erasure.erasure_id
+        erased["erasures"][erasure.erasure_id] = erasure.describe()
+    (into / ERASED_SHARDS).write_text(json.dumps(erased, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def erasure_log(repo: str) -> DenyList:
+    """The erasure log of ``repo`` at its newest revision (params.yaml ``policy.erasures``); empty when none."""
+    import io
+
+    import pyarrow.parquet as pq
+    import yaml
+    from dvc.api import DVCFileSystem
+
+    fs = DVCFileSystem(repo)
+    with fs.open(PARAMS_FILE) as fh:
+        log = ((yaml.safe_load(fh) or {}).get("policy") or {}).get("erasures")
+    if not log or not fs.exists(log):
+        return DenyList()
+    with fs.open(log, "rb") as fh:
+        return read_erasures(None, pq.read_table(io.BytesIO(fh.read())))
 
 
 def release_path(fs) -> str:

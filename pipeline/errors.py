@@ -36,6 +36,10 @@ class VideoTimeout(TransientError):
     """A video's processing ran past its deadline; its decoder was killed."""
 
 
+class ErasedSampleError(LookupError):
+    """A released face that an erasure removed (``facecorpus forget``); the message names the erasure record."""
+
+
 class OutputError(OSError):
     """An output could not be written (disk full, read-only, no permission): one line naming the path."""
 

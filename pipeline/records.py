@@ -35,12 +35,14 @@ def output_params(params: Any) -> Any:
 
 
 class Status(enum.StrEnum):
-    """A video's status (``ok``, ``failed``) or a face's (``ok``: kept; ``filtered``: it
+    """A video's status (``ok``, ``failed``, ``excluded``: kept out by the policy, the reason in
+    ``error``) or a face's (``ok``: kept; ``filtered``: it
     failed a curation filter, named in ``filter_reason``; ``duplicate``: a near-copy of
     the kept face ``duplicate_of`` in its track) in the manifests."""
 
     OK = "ok"
     FAILED = "failed"
+    EXCLUDED = "excluded"  # a video the policy (params.yaml policy) keeps out; never decoded
     FILTERED = "filtered"
     DUPLICATE = "duplicate"
 

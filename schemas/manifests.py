@@ -204,6 +204,26 @@ CROP_LOCATIONS_SCHEMA = pa.schema(
     metadata={"facecorpus.manifest": "crop_locations", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )
 
+# The append-only erasure log (``facecorpus forget``; params.yaml ``policy.erasures``, git-tracked):
+# one row per erasure; ids and content hashes only, no face data. Ingestion denies what it names.
+ERASURE_TARGETS = ("video", "uri", "subject", "identity")
+ERASURES_SCHEMA = pa.schema(
+    [
+        pa.field("erasure_id", pa.string(), nullable=False),
+        pa.field("erased_at", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("target_kind", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("scope", pa.string(), nullable=False),
+        pa.field("video_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("face_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("crop_sha256", pa.list_(pa.string()), nullable=False),
+        pa.field("shard_md5", pa.list_(pa.string()), nullable=False),
+        pa.field("replaced_by", pa.list_(pa.string()), nullable=False),
+    ],
+    metadata={"facecorpus.manifest": "erasures", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+
 # The DVC snapshot stage's probe table (pipeline/runs/snapshot.py): one row per distinct input.
 PROBE_SCHEMA = pa.schema(
     [

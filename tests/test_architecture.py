@@ -23,6 +23,7 @@ LAYERS = (
     ("pipeline.stages", "pipeline.validate"),
     ("pipeline.curate",),
     ("pipeline.runs", "pipeline.release", "pipeline.report"),
+    ("pipeline.privacy",),
     ("pipeline.cli",),
     ("flows",),
 )

@@ -82,6 +82,7 @@ def _value(kind: type):
         float: st.floats(allow_nan=False, allow_infinity=False),
         str: st.text(max_size=8),
         bool: st.booleans(),
+        tuple: st.lists(st.text(max_size=8), max_size=3),  # a list of text (policy.allowed_consent)
     }[kind]
 
 
@@ -119,3 +120,12 @@ def test_options_round_trip_through_json(data):
 def test_a_key_that_cannot_be_unset_refuses_nothing():
     with pytest.raises(ValueError, match=r"ingest.workers: expected int, got nothing"):
         Options.from_json({"ingest": {"workers": None}})
+
+
+def test_a_list_option_takes_a_yaml_list_or_comma_separated_text():
+    policy = Options.from_json({"policy": {"allowed_consent": ["given", " demo-only "]}}).policy
+    assert policy.allowed_consent == ("given", "demo-only")
+    assert Options.from_json({"policy": {"allowed_licenses": "CC-BY-4.0, CC0"}}).policy.allowed_licenses == ("CC-BY-4.0", "CC0")
+    assert Options().merged({"policy": {"allowed_consent": ("given",)}}).to_json()["policy"]["allowed_consent"] == ["given"]
+    with pytest.raises(ValueError, match=r"policy.allowed_consent: expected tuple, got \[1\]"):
+        Options.from_json({"policy": {"allowed_consent": [1]}})

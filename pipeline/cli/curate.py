@@ -41,7 +41,7 @@ def _cmd_curate(args: argparse.Namespace) -> int:
     from schemas.manifests import FACES_MANIFEST
 
     options = options_from(args)
-    summary = run_curate(options.extract, options.curate)
+    summary = run_curate(options.extract, options.curate, options.policy)
     write_plots(Path(options.dvc.plots_dir), pl.read_parquet(options.extract.out_dir / FACES_MANIFEST))
     metrics = {**summary.curation.to_json(), "wall_s": round(summary.wall_s, 3)}
     write_metrics(Path(options.dvc.metrics_dir) / "curate.json", metrics)

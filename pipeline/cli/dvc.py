@@ -94,13 +94,15 @@ def _metrics(options, stage: str) -> Path:
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from pipeline.corpus.erasures import read_erasures
     from pipeline.corpus.load import load_corpus
     from pipeline.runs.metrics import write_metrics
     from pipeline.runs.snapshot import write_snapshot_stage
 
     options = options_from(args)
     out = Path(options.corpus.snapshot_dir)
-    metrics = write_snapshot_stage(load_corpus(options.extract.corpus_path), out)
+    denied = read_erasures(Path(options.policy.erasures) if options.policy.erasures else None).videos
+    metrics = write_snapshot_stage(load_corpus(options.extract.corpus_path), out, denied)
     write_metrics(_metrics(options, "snapshot"), metrics)
     print(f"snapshot: {metrics['videos']} videos ({metrics['unreadable']} unreadable) in {out}")
     return 0
@@ -111,7 +113,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from pipeline.runs.metrics import write_metrics
 
     options = options_from(args)
-    summary = run_extract(options.extract, timeout_s=args.timeout_s, align=False)
+    summary = run_extract(options.extract, timeout_s=args.timeout_s, align=False, policy=options.policy)
     metrics = {
         "videos": summary.videos_ok + summary.videos_failed,
         "ok": summary.videos_ok,
@@ -133,10 +135,10 @@ def _cmd_align(args: argparse.Namespace) -> int:
 
     options = options_from(args)
     extract = options.extract
-    missing = missing_detections(extract)
+    missing = missing_detections(extract, options.policy)
     if missing:
         raise ValueError(f"no detections for {len(missing)} videos ({', '.join(missing[:5])}...): run the detect stage first")
-    summary = run_extract(extract, timeout_s=args.timeout_s, merge=False)
+    summary = run_extract(extract, timeout_s=args.timeout_s, merge=False, policy=options.policy)
     metrics = {
         "faces": summary.faces,
         "videos_aligned": summary.videos_aligned,

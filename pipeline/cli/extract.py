@@ -12,7 +12,7 @@ from pipeline.runs.extract import RunSummary
 from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 CORPUS = Flag("extract", "corpus", positional=True)
-EXTRACT_FLAGS = [CORPUS, *section_flags("extract", exclude=("corpus",))]
+EXTRACT_FLAGS = [CORPUS, *section_flags("extract", exclude=("corpus",)), *section_flags("policy")]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         def progress(items):
             return tqdm(items, desc="videos", unit="video", file=sys.stderr, disable=None)
 
-    summary = run_extract(options.extract, options.curate, progress=progress, timeout_s=args.timeout_s)
+    summary = run_extract(options.extract, options.curate, progress=progress, timeout_s=args.timeout_s, policy=options.policy)
     print(summary_text(summary))
     return 0
 
@@ -57,7 +57,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 def summary_text(summary: RunSummary) -> str:
     out = summary.out_dir
     lines = [
-        f"videos: {summary.videos_ok} ok, {summary.videos_failed} failed ({summary.videos_reused} already done)",
+        f"videos: {summary.videos_ok} ok, {summary.videos_failed} failed ({summary.videos_reused} already done), "
+        f"{summary.videos_excluded} excluded by the policy",
         f"detector ran on {summary.videos_detected} videos, alignment on {summary.videos_aligned}",
         f"frames sampled: {summary.frames_sampled}   faces: {summary.faces}",
         f"wall time: {summary.wall_s:.2f} s   frames/s: {summary.frames_per_s:.1f}",

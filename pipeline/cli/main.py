@@ -2,7 +2,7 @@
 
 Commands register themselves from their modules (``extract``: extract,
 sample-corpus; ``dvc``: the DVC stages and release; ``curate``: curate, select;
-``validate``; ``report``). The console
+``validate``; ``report``; ``privacy``: forget, audit, gc). The console
 script is ``flows.cli:main``, which adds the Prefect commands (``ingest``,
 ``serve``, ``retry-failed``) so that ``pipeline`` never imports prefect. Every
 command's options come from ``pipeline/config.py`` through ``pipeline/cli/options.py``.
@@ -15,13 +15,20 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from pipeline.cli import curate, dvc, extract, report, validate
+from pipeline.cli import curate, dvc, extract, privacy, report, validate
 from pipeline.cli.options import FORMATTER
 from pipeline.errors import CorpusError, ModelNotFoundError, OutputError
 from pipeline.runs.lock import DatasetLocked
 
 Registrar = Callable[[argparse._SubParsersAction], None]
-LIBRARY_COMMANDS: tuple[Registrar, ...] = (extract.register, dvc.register, curate.register, validate.register, report.register)
+LIBRARY_COMMANDS: tuple[Registrar, ...] = (
+    extract.register,
+    dvc.register,
+    curate.register,
+    validate.register,
+    report.register,
+    privacy.register,
+)
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 

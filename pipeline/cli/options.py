@@ -19,6 +19,19 @@ from pipeline.config import SECTIONS, Options, field_types, load_params
 
 FORMATTER = argparse.RawDescriptionHelpFormatter
 _SEP = "."
+POLICY_EPILOG = """\
+licence, consent and source (checked by the policy options above):
+  a corpus manifest (.csv/.jsonl/.parquet) holds them as columns next to uri; a folder
+  corpus takes them from a facecorpus.yaml sidecar in any of its folders: `defaults:`
+  apply to that folder and below (the nearest sidecar wins), `files:` to single files:
+
+    # data/corpus/facecorpus.yaml
+    defaults: {license: CC-BY-4.0, consent: given, source: "studio shoot 2024-05"}
+    files:
+      interview_07.mp4: {consent: withdrawn, subject: s07}
+
+  A video that breaks the policy gets a videos.parquet row with status excluded and the
+  reason; none of its frames is decoded."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +75,7 @@ def add_params_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> 
         if value_type is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = value_type
+            kwargs["type"] = str if value_type is tuple else value_type  # a list: comma-separated text
             kwargs["metavar"] = flag.name.upper()
             if meta.get("choices"):
                 kwargs["choices"] = meta["choices"]
@@ -71,6 +84,8 @@ def add_params_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> 
             parser.add_argument(flag.key, nargs="?", **kwargs)
         else:
             parser.add_argument(flag.cli, **kwargs)
+    if any(flag.section == "policy" for flag in flags):
+        parser.epilog = POLICY_EPILOG
     parser.set_defaults(params_flags=tuple(flags))
 
 

@@ -4,6 +4,14 @@ Three ways to describe a corpus:
 - a folder, walked recursively; every regular, non-hidden file is an input, and
   probing (not the extension) decides whether it is a video or an image. A
   ``metadata.json`` at the root in DFDC form supplies fields for the files it names;
+  a ``facecorpus.yaml`` sidecar in any folder supplies licence, consent, source (any
+  corpus field): ``defaults:`` for every file in its folder and below (the nearest
+  sidecar wins), ``files: {name: {...}}`` for single files of its folder::
+
+      defaults: {license: CC-BY-4.0, consent: given, source: "studio shoot 2024-05"}
+      files:
+        interview_07.mp4: {consent: withdrawn, subject: s07}
+
 - a corpus manifest (``.csv``, ``.jsonl`` or ``.parquet``) with ``uri`` and the
   optional :data:`~schemas.manifests.CORPUS_FIELDS`; root = the manifest's folder;
 - a DFDC ``metadata.json`` (``{file: {label, original, split}}``); root = its folder.
@@ -26,6 +34,7 @@ from pipeline.errors import CorpusError
 from schemas.manifests import CORPUS_FIELDS
 
 DFDC_METADATA = "metadata.json"
+SIDECAR = "facecorpus.yaml"
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
@@ -72,11 +81,52 @@ def _row_entry(root: Path, uri: str, fields: dict) -> CorpusEntry:
 def _from_folder(root: Path) -> Corpus:
     labelled = dict(_dfdc_rows(root / DFDC_METADATA)) if (root / DFDC_METADATA).is_file() else {}
     entries = []
+    sidecars: dict[Path, Sidecar] = {}
     for path in _walk(root):
-        uri = path.relative_to(root).as_posix()
-        if uri != DFDC_METADATA:
-            entries.append(_entry(root, uri, labelled.get(uri, {})))
+        rel = path.relative_to(root)
+        uri = rel.as_posix()
+        if uri == DFDC_METADATA or rel.name == SIDECAR:
+            continue
+        fields = {**labelled.get(uri, {}), **_sidecar_fields(root, rel, sidecars)}
+        entries.append(_entry(root, uri, fields))
     return Corpus(root, _sorted(entries))
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """One folder's ``facecorpus.yaml``: fields for its folder and below, and per file."""
+
+    defaults: dict
+    files: dict[str, dict]
+
+
+def _sidecar_fields(root: Path, rel: Path, cache: dict[Path, Sidecar]) -> dict:
+    """The fields the sidecars give ``rel``: the root's defaults, then each deeper folder's, then its own entry."""
+    fields: dict = {}
+    folders = [Path(*rel.parts[:depth]) for depth in range(len(rel.parts))]
+    for folder in folders:
+        if folder not in cache:
+            cache[folder] = _read_sidecar(root / folder / SIDECAR)
+        fields |= cache[folder].defaults
+    return fields | cache[folders[-1]].files.get(rel.name, {})
+
+
+def _read_sidecar(path: Path) -> Sidecar:
+    if not path.is_file():
+        return Sidecar({}, {})
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CorpusError(f"{path}: not a readable {SIDECAR} ({exc})") from exc
+    defaults, files = (data.get(k) or {} for k in ("defaults", "files")) if isinstance(data, dict) else (None, None)
+    if not isinstance(defaults, dict) or not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+        raise CorpusError(f"{path}: expected `defaults: {{field: value}}` and `files: {{name: {{field: value}}}}`")
+    unknown = sorted({*defaults, *(k for v in files.values() for k in v)} - set(CORPUS_FIELDS)) or sorted(set(data) - {"defaults", "files"})
+    if unknown:
+        raise CorpusError(f"{path}: unknown key {unknown[0]!r} (sections: defaults, files; fields: {', '.join(CORPUS_FIELDS)})")
+    return Sidecar(defaults, files)
 
 
 def _walk(root: Path) -> list[Path]:

@@ -11,6 +11,7 @@ import polars as pl
 import yaml
 
 from pipeline.config import REPORT_DIR, Options
+from pipeline.release.responsible import responsible_data, responsible_lines
 from schemas.manifests import FACES_MANIFEST, FILTER_REASONS, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 RELEASES_DIR = "releases"
@@ -51,7 +52,8 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
         "counts": {
             "videos": videos.height,
             "videos_ok": ok.height,
-            "videos_failed": videos.height - ok.height,
+            "videos_failed": int((videos["status"] == "failed").sum()),
+            "videos_excluded": int((videos["status"] == "excluded").sum()),
             "faces": faces.height,
             "shards": shards.height,
             "shard_bytes": int(shards["size_bytes"].sum() or 0),
@@ -77,6 +79,8 @@ def dataset_card(version: str, repo: Path, paths: ReleasePaths, options: Options
         "report": _report_link(repo, paths.release_dir),
     }
     card["changes"] = _changes(repo, card)
+    previous = card["changes"]["previous"]
+    card["responsible"] = responsible_data(repo, faces, options, repo / RELEASES_DIR / f"{previous}.json" if previous else None)
     return card
 
 
@@ -155,6 +159,7 @@ def card_markdown(card: dict) -> str:
         *[f"- licence `{k}`: {v} videos" for k, v in card["licenses"].items()],
         *[f"- consent `{k}`: {v} videos" for k, v in card["consent"].items()],
         "",
+        *responsible_lines(card.get("responsible")),
         "## Models and parameters",
         "",
         *[f"- detector `{d}`" for d in card["detectors"]],

@@ -111,8 +111,8 @@ def _tar(dataset_dir: Path, rows: list[dict]) -> tuple[bytes, list[dict]]:
             image = (dataset_dir / row["crop_path"]).read_bytes()
             ext = row["crop_path"].rsplit(".", 1)[-1]
             meta = json.dumps({k: row.get(k) for k in SAMPLE_FIELDS}, sort_keys=True).encode()
-            offset = _add(tar, f"{row['face_id']}.{ext}", image)
-            _add(tar, f"{row['face_id']}.json", meta)
+            offset = add_member(tar, f"{row['face_id']}.{ext}", image)
+            add_member(tar, f"{row['face_id']}.json", meta)
             members.append(
                 {
                     "face_id": row["face_id"],
@@ -125,7 +125,7 @@ def _tar(dataset_dir: Path, rows: list[dict]) -> tuple[bytes, list[dict]]:
     return buffer.getvalue(), members
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> int:
+def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     """Add a member with fixed metadata; return the byte offset of its data."""
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""

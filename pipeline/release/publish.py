@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 from pipeline.config import load_params
+from pipeline.corpus.policy import PolicyOptions
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.release.card import RELEASES_DIR, ReleasePaths, card_markdown, dataset_card
 
@@ -40,7 +41,7 @@ def release(version: str, repo: Path, params_file: Path, remote: str | None = No
     repo = Path(repo).resolve()
     options = load_params(repo / params_file)
     paths = ReleasePaths.of(repo, options)
-    _check_ready(version, repo, paths)
+    _check_ready(version, repo, paths, options.policy)
     card = dataset_card(version, repo, paths, options)
     folder = repo / RELEASES_DIR
     atomic_write_bytes(folder / f"{version}.json", (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
@@ -52,7 +53,7 @@ def release(version: str, repo: Path, params_file: Path, remote: str | None = No
     return card
 
 
-def _check_ready(version: str, repo: Path, paths: ReleasePaths) -> None:
+def _check_ready(version: str, repo: Path, paths: ReleasePaths, policy: PolicyOptions) -> None:
     if not VERSION_RE.match(version):
         raise ReleaseRefused(f"{version!r} is not a version like v1.0")
     if _run(repo, "git", "tag", "--list", version).strip():
@@ -60,6 +61,7 @@ def _check_ready(version: str, repo: Path, paths: ReleasePaths) -> None:
     dirty = [line[3:] for line in _run(repo, "git", "status", "--porcelain").splitlines() if line[3:] != "dvc.lock"]
     if dirty:
         raise ReleaseRefused(f"the work tree has uncommitted changes: {', '.join(dirty)}")
+    _check_policy(paths.release_dir, policy)
     status = json.loads(_run(repo, "dvc", "status", "--json") or "{}")
     if status:
         raise ReleaseRefused(f"the DVC pipeline is not up to date (run `dvc repro`): {', '.join(sorted(status))}")
@@ -70,3 +72,20 @@ def _check_ready(version: str, repo: Path, paths: ReleasePaths) -> None:
         if not report.get("passed"):
             failed = [c["check"] for c in report.get("errors", [])]
             raise ReleaseRefused(f"validation failed: {', '.join(failed) or 'see ' + str(path)}")
+
+
+def _check_policy(release_dir: Path, policy: PolicyOptions) -> None:
+    """Refuse when a released face's video lacks what the policy (params.yaml ``policy``) requires."""
+    import polars as pl
+
+    from schemas.manifests import FACES_MANIFEST
+
+    faces = release_dir / FACES_MANIFEST
+    if not policy.active or not faces.is_file():
+        return
+    videos = pl.read_parquet(faces, columns=["uri", "license", "consent", "source"]).group_by("uri").agg(pl.len(), pl.all().first())
+    broken = [(row["uri"], row["len"], policy.violation(row)) for row in videos.sort("uri").iter_rows(named=True)]
+    broken = [b for b in broken if b[2] is not None]
+    if broken:
+        listed = "; ".join(f"{uri} ({n} faces): {why}" for uri, n, why in broken[:5])
+        raise ReleaseRefused(f"{sum(b[1] for b in broken)} released faces break the policy: {listed}")

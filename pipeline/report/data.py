@@ -67,9 +67,12 @@ def funnel(tables: Tables) -> list[Step]:
     videos, faces = tables.videos, tables.faces
     ok = videos.filter(pl.col("status") == KEPT)
     steps = [Step("inputs", videos.height, "distinct files of the corpus"), Step("videos decoded", ok.height)]
-    failed = videos.filter(pl.col("status") != KEPT)
+    failed = videos.filter(pl.col("status") == "failed")
     for kind, count in _counts(failed, "error_kind"):
         steps.append(Step(f"failed: {kind}", count, "dropped: the video's rows say why (error)"))
+    excluded = videos.filter(pl.col("status") == "excluded").height
+    if excluded:
+        steps.append(Step("excluded by the policy", excluded, "not decoded: lacks what params.yaml policy requires"))
     if "near_duplicate_of" in videos.columns:
         flagged = videos.filter(pl.col("near_duplicate_of").is_not_null()).height
         steps.append(Step("near-duplicate videos", flagged, "flagged, kept in the manifests, left out of the selection"))

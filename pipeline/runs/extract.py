@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import CurateOptions, ExtractOptions
-from pipeline.corpus.load import load_corpus
-from pipeline.corpus.snapshot import snapshot
+from pipeline.config import CurateOptions, ExtractOptions, PolicyOptions
 from pipeline.curate.dataset import CurationCounts
 from pipeline.records import Status
+from pipeline.runs.admit import admit
 from pipeline.runs.lock import dataset_lock
 from pipeline.runs.manifests import curate_and_write
 from pipeline.stages.base import StageCounts
@@ -30,6 +29,7 @@ class RunSummary:
     failures: tuple[str, ...]
     counts: dict[str, StageCounts]
     curation: CurationCounts | None = None
+    videos_excluded: int = 0  # kept out by the policy (never decoded)
 
     @property
     def videos_reused(self) -> int:
@@ -58,7 +58,12 @@ class RunSummary:
 
 
 def summarize(
-    out_dir: Path, outcomes: list[VideoOutcome], counts: dict[str, StageCounts], wall_s: float, curation: CurationCounts | None = None
+    out_dir: Path,
+    outcomes: list[VideoOutcome],
+    counts: dict[str, StageCounts],
+    wall_s: float,
+    curation: CurationCounts | None = None,
+    excluded: int = 0,
 ) -> RunSummary:
     failed = [o.detect for o in outcomes if o.detect.status is Status.FAILED]
     return RunSummary(
@@ -70,6 +75,7 @@ def summarize(
         failures=tuple(f"{d.error} [{d.error_kind}]" for d in failed),
         counts=counts,
         curation=curation,
+        videos_excluded=excluded,
     )
 
 
@@ -81,41 +87,45 @@ def run_extract(
     timeout_s: float | None = None,
     align: bool = True,
     merge: bool = True,
+    policy: PolicyOptions | None = None,
 ) -> RunSummary:
     """Extract every video of ``extract.corpus``, one after another, then curate and merge the
     manifests (``curate``: its options, default the defaults). ``align=False``: the detect
     stage only, into its detect folder; ``merge=False``: no curation and no manifests (the
-    DVC align stage; ``facecorpus curate`` does the rest)."""
+    DVC align stage; ``facecorpus curate`` does the rest). ``policy``: videos it excludes
+    are never decoded, erased ones left out (``pipeline/runs/admit.py``)."""
     started = time.perf_counter()
     with dataset_lock(extract.out_dir if align else extract.detect_dir):
-        inputs = snapshot(load_corpus(extract.corpus_path))
+        admission = admit(extract, policy)
+        inputs = list(admission.admitted)
         job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
         outcomes = list(job.run(progress(inputs) if progress else inputs))
         counts = {stage.name: stage.counts for stage in job.stages}
         curation = None
         if align and merge:
-            curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions())
+            curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions(), admission)
             counts |= curate_counts
-    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
+    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation, len(admission.excluded))
 
 
-def run_curate(extract: ExtractOptions, curate: CurateOptions) -> RunSummary:
-    """Curate the stored work of every video of ``extract.corpus`` and write the manifests,
+def run_curate(extract: ExtractOptions, curate: CurateOptions, policy: PolicyOptions | None = None) -> RunSummary:
+    """Curate the stored work of every admitted video of ``extract.corpus`` and write the manifests,
     decoding nothing (the DVC curate stage): every video must have been detected and aligned."""
     started = time.perf_counter()
-    inputs = snapshot(load_corpus(extract.corpus_path))
+    admission = admit(extract, policy)
+    inputs = list(admission.admitted)
     job = VideoPass.build(extract)
     outcomes = [job.stored(i) for i in inputs]
     missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
     if missing:
         raise ValueError(f"no stored detections or crops for {len(missing)} videos ({', '.join(missing[:5])}): run detect and align first")
     with dataset_lock(extract.out_dir):
-        curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate)
+        curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate, admission)
     counts = {stage.name: stage.counts for stage in job.stages} | curate_counts
-    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation)
+    return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation, len(admission.excluded))
 
 
-def missing_detections(extract: ExtractOptions) -> list[str]:
-    """Uris of corpus videos the detect stage has not finished (under the current fingerprint)."""
+def missing_detections(extract: ExtractOptions, policy: PolicyOptions | None = None) -> list[str]:
+    """Uris of admitted corpus videos the detect stage has not finished (under the current fingerprint)."""
     job = VideoPass.build(extract, align=False)
-    return [i.entry.uri for i in snapshot(load_corpus(extract.corpus_path)) if job.detect.load(i.video_id) is None]
+    return [i.entry.uri for i in admit(extract, policy).admitted if job.detect.load(i.video_id) is None]

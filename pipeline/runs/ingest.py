@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import Options
-from pipeline.corpus.load import load_corpus
 from pipeline.corpus.plan import Shard, mark_shard_done, plan, write_snapshot
-from pipeline.corpus.snapshot import VideoInput, snapshot
+from pipeline.corpus.snapshot import VideoInput
 from pipeline.curate.dataset import CurationCounts
 from pipeline.curate.video import CurateVideos
 from pipeline.records import Status
+from pipeline.runs.admit import Admission, admit
 from pipeline.runs.manifests import curate_and_write
 from pipeline.stages.base import StageCounts, sum_counts
 from pipeline.stages.video import VideoOutcome, VideoPass
@@ -33,6 +33,7 @@ class Plan:
     inputs: tuple[VideoInput, ...]
     shards: tuple[Shard, ...]
     todo: int
+    admission: Admission | None = None
 
     def shard_inputs(self, shard: Shard) -> list[VideoInput]:
         by_id = {i.video_id: i for i in self.inputs}
@@ -66,6 +67,7 @@ class IngestReport:
     counts: dict[str, StageCounts]
     failures: tuple[str, ...] = field(default=())
     curation: CurationCounts | None = None
+    excluded: int = 0  # kept out by the policy (never decoded)
 
     def _count(self, stage: str, what: str) -> int:
         return getattr(self.counts[stage], what) if stage in self.counts else 0
@@ -111,6 +113,7 @@ class IngestReport:
             f"| shards run | {self.shards} |",
             f"| videos processed | {self.processed} (detector ran on {self.detected}, aligned {self.aligned}) |",
             f"| videos ok / failed | {self.ok} / {self.failed} |",
+            f"| videos excluded by the policy | {self.excluded} |",
             f"| failure ratio | {self.failure_ratio:.3f} (max {self.max_failure_ratio:g}: {gate}) |",
             f"| frames decoded | {self.frames} |",
             f"| faces in dataset | {self.faces} |",
@@ -138,13 +141,14 @@ def video_pass(options: Options, threads: int | None = None) -> VideoPass:
 def prepare(options: Options, only: list[str] | None = None) -> Plan:
     """Snapshot the corpus and plan shards for every video with work left (restricted to ``only``)."""
     extract = options.extract
-    inputs = snapshot(load_corpus(extract.corpus_path))
+    admission = admit(extract, options.policy)
+    inputs = list(admission.admitted)
     snapshot_id = write_snapshot(extract.out_dir, inputs)
     job = video_pass(options)
     todo = [i for i in inputs if (only is None or i.video_id in only) and job.stored(i) is None]
     fingerprints = {"detect": job.detect.fingerprint, "align": job.align.fingerprint}
     shards = plan(extract.out_dir, todo, fingerprints, options.ingest.shard_videos, int(options.ingest.shard_mb * 1e6))
-    return Plan(snapshot_id, tuple(inputs), tuple(shards), len(todo))
+    return Plan(snapshot_id, tuple(inputs), tuple(shards), len(todo), admission)
 
 
 def run_shard(options: Options, shard: Shard, inputs: list[VideoInput]) -> ShardReport:
@@ -168,7 +172,9 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
     pairs = [(i, job.stored(i)) for i in plan_.inputs]
     done: list[tuple[VideoInput, VideoOutcome]] = [(i, o) for i, o in pairs if o is not None]
     missing = [f"{i.entry.uri}: not processed (its shard did not finish)" for i, o in pairs if o is None]
-    curation, curate_counts = curate_and_write(options.extract.out_dir, job, [i for i, _ in done], [o for _, o in done], options.curate)
+    curation, curate_counts = curate_and_write(
+        options.extract.out_dir, job, [i for i, _ in done], [o for _, o in done], options.curate, plan_.admission
+    )
     failed = [o.detect for _, o in done if o.detect.status is Status.FAILED]
     return IngestReport(
         snapshot_id=plan_.snapshot_id,
@@ -183,6 +189,7 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
         counts=sum_counts([*(r.stage_counts() for r in reports), curate_counts]),
         failures=tuple([f"{d.error} [{d.error_kind}]" for d in failed] + missing),
         curation=curation,
+        excluded=len(plan_.admission.excluded) if plan_.admission else 0,
     )
 
 
@@ -191,7 +198,7 @@ def forget_retryable_failures(options: Options) -> list[str]:
     next run redoes them; returns their video ids."""
     job = video_pass(options)
     forgotten = []
-    for item in snapshot(load_corpus(options.extract.corpus_path)):
+    for item in admit(options.extract, options.policy).admitted:
         det = job.detect.load(item.video_id)
         if det is not None and not det.ok and det.outcome.error_kind is not None and det.outcome.error_kind.retryable:
             shutil.rmtree(job.detect.folder(item.video_id))

@@ -13,7 +13,8 @@ from pipeline.corpus.snapshot import VideoInput
 from pipeline.curate.dataset import Curated, CurationCounts, DatasetCuration
 from pipeline.curate.video import CuratedVideo, CurateVideos
 from pipeline.fsutil import publish_tables, table_bytes
-from pipeline.records import to_table
+from pipeline.records import VideoRecord, to_table
+from pipeline.runs.admit import Admission
 from pipeline.stages.base import StageCounts
 from pipeline.stages.video import VideoOutcome, VideoPass
 from schemas.manifests import (
@@ -39,24 +40,43 @@ SORT_KEYS = {
 
 
 def curate_and_write(
-    out_dir: Path, job: VideoPass, inputs: list[VideoInput], outcomes: list[VideoOutcome], curate: CurateOptions
+    out_dir: Path,
+    job: VideoPass,
+    inputs: list[VideoInput],
+    outcomes: list[VideoOutcome],
+    curate: CurateOptions,
+    admission: Admission | None = None,
 ) -> tuple[CurationCounts, dict[str, StageCounts]]:
     """Curate every video (stored work reused, missing work done), then the dataset, and write
-    the manifests; the curation's counts and its stages' counts."""
+    the manifests (with ``admission``'s excluded videos as rows, its erased faces left out);
+    the curation's counts and its stages' counts."""
     per_video = CurateVideos(job, out_dir, curate)
     curated = [per_video.run_one(o) for o in outcomes]
     whole = DatasetCuration(curate)
-    result = write_manifests(out_dir, inputs, outcomes, curated, whole)
+    admission = admission or Admission(tuple(inputs))
+    excluded = [job.excluded(e.item, e.reason) for e in admission.excluded]
+    result = write_manifests(out_dir, inputs, outcomes, curated, whole, excluded, admission.deny.faces)
     return result.counts, {stage.name: stage.counts for stage in (*per_video.stages, *whole.stages)}
 
 
 def write_manifests(
-    out_dir: Path, inputs: list[VideoInput], outcomes: list[VideoOutcome], curated: list[CuratedVideo | None], curation: DatasetCuration
+    out_dir: Path,
+    inputs: list[VideoInput],
+    outcomes: list[VideoOutcome],
+    curated: list[CuratedVideo | None],
+    curation: DatasetCuration,
+    excluded: list[VideoRecord] = (),
+    erased_faces: frozenset[str] = frozenset(),
 ) -> Curated:
-    """Curate and write the three manifests; a file whose bytes would not change is not rewritten."""
-    videos = pl.from_arrow(to_table([o.record(i) for i, o in zip(inputs, outcomes, strict=True)], VIDEOS_SCHEMA))
+    """Curate and write the three manifests; a file whose bytes would not change is not rewritten.
+    ``excluded``: rows of videos the policy kept out; ``erased_faces``: face ids never to list again."""
+    records = [o.record(i) for i, o in zip(inputs, outcomes, strict=True)]
+    videos = pl.from_arrow(to_table([*records, *excluded], VIDEOS_SCHEMA))
     frames = {o.detect.video_id: o.frames for o in outcomes if o.ok and o.frames is not None}
-    result = curation.run(_faces(inputs, outcomes, curated), videos, frames)
+    faces = _faces(inputs, outcomes, curated)
+    if erased_faces:
+        faces, videos = _without_faces(faces, videos, erased_faces)
+    result = curation.run(faces, videos, frames)
     tables = {}
     for name, frame, schema in (
         (VIDEOS_MANIFEST, result.videos, VIDEOS_SCHEMA),
@@ -66,6 +86,18 @@ def write_manifests(
         tables[name] = table_bytes(frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema))
     publish_tables(Path(out_dir), tables)  # one unit: a reader never sees a new videos beside old faces
     return result
+
+
+def _without_faces(faces: pl.DataFrame, videos: pl.DataFrame, erased: frozenset[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Faces less the erased ones (still in stored detect work, or already scrubbed from it); each ok
+    video's ``faces_found`` counted from the faces left (its detect record counted them all)."""
+    faces = faces.filter(~pl.col("face_id").is_in(list(erased)))
+    left = faces.group_by("video_id").agg(pl.len().cast(pl.Int32).alias("_left"))
+    ok = pl.col("status") == "ok"
+    videos = videos.join(left, on="video_id", how="left").with_columns(
+        pl.when(ok).then(pl.col("_left").fill_null(0)).otherwise(pl.col("faces_found")).cast(pl.Int32).alias("faces_found")
+    )
+    return faces, videos.drop("_left")
 
 
 def _faces(inputs: list[VideoInput], outcomes: list[VideoOutcome], curated: list[CuratedVideo | None]) -> pl.DataFrame:

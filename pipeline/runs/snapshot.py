@@ -16,9 +16,10 @@ SNAPSHOT_FILE = "snapshot.json"
 PROBE_FILE = "probe.parquet"
 
 
-def write_snapshot_stage(corpus: Corpus, out_dir: Path) -> dict[str, int]:
-    """Write the listing and the probe table into ``out_dir``; return the stage's metrics."""
-    inputs = snapshot(corpus)
+def write_snapshot_stage(corpus: Corpus, out_dir: Path, denied: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Write the listing and the probe table into ``out_dir``; return the stage's metrics.
+    ``denied``: erased video ids (the erasure log), left out of both."""
+    inputs = [i for i in snapshot(corpus) if i.video_id not in denied]
     rows = list(ProbeStage().run(inputs))
     listing = [{"video_id": i.video_id, "uri": i.entry.uri, "duplicate_uris": list(i.duplicate_uris)} for i in inputs]
     atomic_write_bytes(Path(out_dir) / SNAPSHOT_FILE, json.dumps(listing, indent=1).encode(), skip_if_same=True)

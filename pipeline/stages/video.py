@@ -25,7 +25,7 @@ from pipeline.media.isolate import probe_ready, probe_within
 from pipeline.media.prefetch import prefetch
 from pipeline.media.probe import DEFAULT_MAX_PIXELS, ProbeInfo
 from pipeline.media.sampling import iter_frames
-from pipeline.records import CropRecord, DetectionRecord, DetectOutcome, ErrorKind, VideoRecord, group_by
+from pipeline.records import CropRecord, DetectionRecord, DetectOutcome, ErrorKind, Status, VideoRecord, group_by
 from pipeline.stages.align import AlignParams, AlignStage, FrameFaces
 from pipeline.stages.base import Stage
 from pipeline.stages.detect import DetectParams, DetectResult, DetectStage, VideoFrame
@@ -218,6 +218,18 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 if wanted.align is not None and found:
                     out.crops += wanted.align(FrameFaces(frame, tuple(found)))
         return out
+
+    def excluded(self, item: VideoInput, reason: str) -> VideoRecord:
+        """The ``videos.parquet`` row of a video the policy keeps out: its reason, nothing decoded or stored."""
+        return VideoRecord(
+            video_id=item.video_id, uri=item.entry.uri, duplicate_uris=item.duplicate_uris, status=Status.EXCLUDED,
+            error=f"{item.entry.uri}: excluded by the policy: {reason}", error_kind=None, size_bytes=item.size_bytes,
+            container=None, video_codec=None, width_px=None, height_px=None, rotation_deg=None, duration_s=None, fps=None,
+            frame_count=None, has_audio=None, is_image=None, sampling=self.detect.params.sampling.text, frames_sampled=0,
+            faces_found=0, detector=self.detect.params.detector.name, detector_version=None,
+            preset=self.align.params.align.text if self.align else "", detect_fingerprint="", align_fingerprint="",
+            **item.entry.fields,
+        )  # fmt: skip
 
     def failed(self, item: VideoInput, error: Exception, kind: ErrorKind) -> VideoOutcome:
         outcome = self.detect.outcome(item.video_id, None, 0, 0, error, kind)

@@ -13,7 +13,7 @@ NAME = "videos"
 KEY = "video_id"
 SCHEMA = VIDEOS_SCHEMA
 VIDEO_ID_PATTERN = r"^(?:[0-9a-f]{64}|uri-[0-9a-f]{59})$"
-STATUSES = ("ok", "failed")
+STATUSES = ("ok", "failed", "excluded")
 # chk_status: status as a plain object column, so row conditions never meet pandas' NA.
 OWN_COMPUTED = (
     "chk_status",
@@ -53,6 +53,11 @@ def checks(limits: ContractLimits) -> list[Check]:
             "videos.failed_has_error",
             "a failed video names its error",
             gxe.ExpectColumnValuesToNotBeNull(column="error", **_when("failed")),
+        ),
+        error(
+            "videos.excluded_has_reason",
+            "a video the policy excluded names the reason",
+            gxe.ExpectColumnValuesToNotBeNull(column="error", **_when("excluded")),
         ),
         error(
             "videos.frame_size_positive",

@@ -47,6 +47,8 @@ def released(tmp_path_factory):
     for name in ("hamilton.mp4", "two_people.jpg", "obama_and_biden.jpg"):
         shutil.copy(fixture(name), corpus / name)
     (corpus / "broken.mp4").write_text("not a video")  # 1 of 4 inputs fails
+    # params.yaml's policy needs licence, consent and source: a sidecar gives every file of the folder its own.
+    (corpus / "facecorpus.yaml").write_text("defaults: {license: CC-BY-4.0, consent: given, source: facecorpus test fixtures}\n")
     sh(project, "dvc", "add", "-q", "data/corpus")
     commit_all(project, "fixture corpus")
     sh(project, "dvc", "repro")

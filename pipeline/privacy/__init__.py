@@ -1,0 +1,1 @@
+"""Responsible data after ingestion: erasure (``forget``), its proof (``audit``), housekeeping (``gc``)."""

@@ -1,0 +1,75 @@
+"""What an erasure targets: ``--video ID | --uri PATH | --subject ID | --identity ID`` -> faces and videos.
+
+A video, uri or subject erases whole videos (``scope = video``: every face, the work,
+the source's content hash denied); an identity erases the faces that carry its
+``identity_id`` (``scope = face``), wherever they are. The same selection runs on the
+current manifests and on every old release's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.corpus.erasures import SCOPE_FACE, SCOPE_VIDEO
+from schemas.manifests import ERASURE_TARGETS
+
+IDENTITY_COLUMN = "identity_id"
+
+
+class NoIdentities(ValueError):
+    """``--identity`` on a dataset whose faces carry no ``identity_id`` column."""
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    value: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in ERASURE_TARGETS:
+            raise ValueError(f"unknown erasure target {self.kind!r} (one of {', '.join(ERASURE_TARGETS)})")
+        if not self.value:
+            raise ValueError(f"--{self.kind} needs a value")
+
+    @property
+    def scope(self) -> str:
+        return SCOPE_FACE if self.kind == "identity" else SCOPE_VIDEO
+
+
+@dataclass(frozen=True)
+class Selected:
+    video_ids: frozenset[str]
+    face_ids: frozenset[str]
+    crop_sha256: frozenset[str]
+
+    def __or__(self, other: Selected) -> Selected:
+        return Selected(self.video_ids | other.video_ids, self.face_ids | other.face_ids, self.crop_sha256 | other.crop_sha256)
+
+
+EMPTY = Selected(frozenset(), frozenset(), frozenset())
+
+
+def select(target: Target, videos: pl.DataFrame | None, faces: pl.DataFrame, where: str) -> Selected:
+    """The target's videos (scope video), faces and crops in one release's manifests (``where`` names it)."""
+    if target.kind == "identity":
+        if IDENTITY_COLUMN not in faces.columns:
+            raise NoIdentities(f"{where}: faces carry no {IDENTITY_COLUMN} column (assign identities first); --identity cannot select")
+        chosen = faces.filter(pl.col(IDENTITY_COLUMN) == target.value)
+        return Selected(frozenset(chosen["video_id"].to_list()), frozenset(chosen["face_id"].to_list()), _crops(chosen))
+    rows = videos if videos is not None else faces.select("video_id", "uri", "subject").unique()
+    if target.kind == "video":
+        hit = rows.filter(pl.col("video_id") == target.value)
+    elif target.kind == "uri":
+        dup = pl.col("duplicate_uris").list.contains(target.value) if "duplicate_uris" in rows.columns else pl.lit(False)
+        hit = rows.filter((pl.col("uri") == target.value) | dup)
+    else:
+        hit = rows.filter(pl.col("subject") == target.value)
+    video_ids = frozenset(hit["video_id"].to_list())
+    chosen = faces.filter(pl.col("video_id").is_in(list(video_ids)))
+    return Selected(video_ids, frozenset(chosen["face_id"].to_list()), _crops(chosen))
+
+
+def _crops(faces: pl.DataFrame) -> frozenset[str]:
+    return frozenset(faces["crop_sha256"].drop_nulls().to_list()) if "crop_sha256" in faces.columns else frozenset()

@@ -1,0 +1,125 @@
+"""forget by identity (single faces of a video) and by uri, in a dataset folder with no DVC: rows, crops,
+work rows, the erasure log, the deny-list on the next run, and the audit."""
+
+from __future__ import annotations
+
+import shutil
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.cli.main import main
+from tests.conftest import fixture
+
+SIDECAR = "defaults: {license: CC0, consent: given, source: fixtures}\n"
+
+
+def facecorpus(*argv: str) -> int:
+    return main([*argv, "--params", "params.yaml"])
+
+
+@pytest.fixture
+def dataset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corpus").mkdir()
+    for name in ("two_people.jpg", "obama_portrait.jpg"):
+        shutil.copy(fixture(name), tmp_path / "corpus" / name)
+    (tmp_path / "corpus" / "facecorpus.yaml").write_text(SIDECAR)
+    params = {
+        "extract": {"corpus": "corpus", "out": "ds"},
+        "corpus": {"snapshot_dir": "snap"},
+        "policy": {"require_consent": True, "erasures": "erasures.parquet"},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert facecorpus("extract", "--no-progress") == 0
+    return tmp_path / "ds"
+
+
+def with_identities(dataset) -> pl.DataFrame:
+    """Give the faces an identity_id column, as the identities stage does (issue 14): one per face here."""
+    faces = pl.read_parquet(dataset / "faces.parquet")
+    faces = faces.with_columns(pl.format("person-{}", pl.int_range(pl.len())).alias("identity_id"))
+    faces.write_parquet(dataset / "faces.parquet")
+    return faces
+
+
+def test_forget_identity_needs_an_identity_column(dataset, capsys):
+    assert facecorpus("forget", "--identity", "person-0", "--reason", "request", "--no-dvc") == 2
+    assert "no identity_id column" in capsys.readouterr().err
+    assert not (dataset.parent / "erasures.parquet").exists()
+
+
+def test_forget_identity_erases_one_face_and_keeps_the_rest_of_its_video(dataset, capsys):
+    faces = with_identities(dataset)
+    pair = faces.filter(pl.col("uri") == "two_people.jpg")
+    assert pair.height == 2
+    gone, kept = pair.row(0, named=True), pair.row(1, named=True)
+    # Per-face tables keyed by face_id (the identities stage's embeddings and pairs, issue 14): rows naming it go.
+    ids = faces["face_id"].to_list()
+    pl.DataFrame({"face_id": ids, "embedding": [[0.5, 0.5]] * len(ids)}).write_parquet(dataset / "embeddings.parquet")
+    pl.DataFrame({"face_id_a": ids, "face_id_b": ids[1:] + ids[:1], "same": [True] * len(ids)}).write_parquet(dataset / "pairs.parquet")
+    assert facecorpus("forget", "--identity", gone["identity_id"], "--reason", "asked to be removed", "--no-dvc") == 0
+    after = pl.read_parquet(dataset / "faces.parquet")
+    assert gone["face_id"] not in set(after["face_id"]) and kept["face_id"] in set(after["face_id"])
+    assert not (dataset / gone["crop_path"]).exists() and (dataset / kept["crop_path"]).is_file()
+    tables = [pq.read_table(p) for p in (dataset / "work" / gone["video_id"]).rglob("*.parquet")]
+    per_face = [t for t in tables if "face_id" in t.column_names]
+    assert per_face and all(gone["face_id"] not in set(t.column("face_id").to_pylist()) for t in per_face)
+    assert all(kept["face_id"] in set(t.column("face_id").to_pylist()) for t in per_face)
+    assert set(pl.read_parquet(dataset / "embeddings.parquet")["face_id"]) == set(ids) - {gone["face_id"]}
+    pairs = pl.read_parquet(dataset / "pairs.parquet")
+    assert pairs.height == len(ids) - 2 and gone["face_id"] not in set(pairs["face_id_a"]) | set(pairs["face_id_b"])
+    video = pl.read_parquet(dataset / "videos.parquet").filter(pl.col("video_id") == gone["video_id"]).row(0, named=True)
+    assert video["status"] == "ok" and video["faces_found"] == 1  # counts follow the erased face
+    log = pl.read_parquet(dataset.parent / "erasures.parquet").row(0, named=True)
+    assert log["scope"] == "face" and log["face_ids"] == [gone["face_id"]] and log["crop_sha256"] == [gone["crop_sha256"]]
+    # The next run does not bring the face back, though the image is still in the corpus; the audit is clean.
+    assert facecorpus("extract", "--no-progress") == 0
+    assert gone["face_id"] not in set(pl.read_parquet(dataset / "faces.parquet")["face_id"])
+    assert facecorpus("audit", "--no-dvc") == 0
+    assert facecorpus("validate", "ds", "--no-docs") == 0
+    capsys.readouterr()
+
+
+def test_forget_by_uri_and_the_log_is_only_appended_to(dataset, capsys):
+    faces = with_identities(dataset)
+    assert facecorpus("forget", "--identity", "person-0", "--reason", "first", "--no-dvc") == 0
+    assert facecorpus("forget", "--uri", "obama_portrait.jpg", "--reason", "second", "--no-dvc") == 0
+    log = pl.read_parquet(dataset.parent / "erasures.parquet")
+    assert log["reason"].to_list() == ["first", "second"] and log["target_kind"].to_list() == ["identity", "uri"]
+    obama = faces.filter(pl.col("uri") == "obama_portrait.jpg")["video_id"][0]
+    assert obama not in set(pl.read_parquet(dataset / "videos.parquet")["video_id"])
+    assert not (dataset / "work" / obama).exists() and not any((dataset / "snapshots").glob("*.json"))
+    assert facecorpus("forget", "--uri", "obama_portrait.jpg", "--reason", "again", "--no-dvc") == 2  # nothing left to erase
+    assert "nothing to erase" in capsys.readouterr().err
+    assert facecorpus("audit", "--no-dvc") == 0
+
+
+def test_a_local_copy_missing_an_erased_shard_names_the_erasure_and_serves_the_rest(dataset, tmp_path):
+    """A `dvc pull` of an old tag lacks the shards an erasure deleted: load(..., erasures=log) names the
+    erasure for those faces, and reads every other face (one face per shard here)."""
+    from pipeline.corpus.erasures import Erasure, append_erasure
+    from pipeline.dataset import load
+    from pipeline.errors import ErasedSampleError
+    from pipeline.release.pack import pack_dataset
+
+    release = tmp_path / "release"
+    pack_dataset(dataset, release, shard_mb=0.01)
+    locations = pl.read_parquet(release / "crop_locations.parquet")
+    assert locations["shard"].n_unique() == locations.height == 3
+    gone = locations.row(0, named=True)
+    log = tmp_path / "log.parquet"
+    append_erasure(log, Erasure("e1", "2026-01-01T00:00:00+00:00", "asked", "identity", "p1", "face", (), (gone["face_id"],), ()))
+    (release / gone["shard"]).unlink()
+    ds = load(release, erasures=log)
+    with pytest.raises(ErasedSampleError, match=r"erasure e1 .*reason: asked"):
+        ds.read_crop(gone["face_id"])
+    others = set(locations["face_id"]) - {gone["face_id"]}
+    assert all(ds.read_crop(f).shape == (112, 112, 3) for f in others)
+    assert {s.face_id for s in ds.iter_samples(skip_erased=True)} == others
+    with pytest.raises(ErasedSampleError, match="e1"):
+        list(ds.iter_samples())
+    with pytest.raises(FileNotFoundError, match="shard missing"):  # without the log: a clear missing-shard error
+        load(release).read_crop_bytes(gone["face_id"])
