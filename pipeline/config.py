@@ -33,6 +33,7 @@ from pipeline.detection.base import (
     DetectorConfig,
 )
 from pipeline.detection.registry import DETECTORS
+from pipeline.embedding.options import EmbedOptions, SelectGroupOptions
 from pipeline.media.probe import DEFAULT_MAX_PIXELS
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
@@ -174,10 +175,8 @@ class PackOptions:
 
 
 @dataclass(frozen=True)
-class CurateOptions:
-    """params.yaml ``curate``: face tracks, the filters' thresholds (a threshold of 0 turns its
-    rule off), near-duplicate faces and videos. Scores are stored once per face; changing any
-    of these reruns curation from them, never decoding, detection or alignment."""
+class CurateOptions(EmbedOptions):
+    """params.yaml ``curate``: tracks, filters, near-duplicates, identities, splits: reruns curation from stored work only."""
 
     cut_threshold: float = option(0.3, "a scene cut between two sampled frames whose colour histograms differ by more than this (0..1)")
     track_max_gap_frames: int = option(1, "a track goes on across this many sampled frames in a row where its face was not found")
@@ -198,6 +197,7 @@ class CurateOptions:
     video_dup_min_share: float = option(0.8, "videos are near-duplicates when this share of each one's frames matches the other's")
 
     def check(self) -> None:
+        self.check_groups()
         if self.track_max_gap_frames < 0 or self.track_max_shift < 0 or self.track_max_scale_ratio < 1:
             raise ValueError(f"bad curate track options: {self}")
         if not 0 <= self.cut_threshold <= 1 or not 0 <= self.video_dup_min_share <= 1:
@@ -207,9 +207,8 @@ class CurateOptions:
 
 
 @dataclass(frozen=True)
-class SelectOptions:
-    """params.yaml ``select``: the training view (``facecorpus select``): at most ``per_track``
-    kept faces per track, best first, spread over the track's time."""
+class SelectOptions(SelectGroupOptions):
+    """params.yaml ``select``: the training view (``facecorpus select``, ``pipeline/curate/select.py``)."""
 
     dataset: str | None = option(None, "dataset folder (faces.parquet, tracks.parquet)", required=True)
     out: str | None = option(None, "folder to write selection.parquet to", required=True)

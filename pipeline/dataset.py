@@ -3,7 +3,8 @@
     from pipeline.dataset import load
     ds = load("https://github.com/org/facecorpus-data", rev="v1.0")   # any git repo DVC can read
     ds = load("data/release")                                           # a local copy (dvc get / import / pull)
-    faces = ds.faces.filter((pl.col("split") == "train") & (pl.col("status") == "ok")).collect()  # kept faces
+    faces = ds.split("train").filter(pl.col("status") == "ok").collect()  # kept faces of the train split
+    ds.identities, ds.pairs, ds.splits                                  # who is who, fake -> original faces, groups
     image = ds.read_crop(faces["face_id"][0])                           # RGB uint8 HxWx3
     for sample in ds.iter_samples():                                    # shard by shard, no torch needed
         ...
@@ -33,11 +34,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from pipeline.corpus.erasures import DenyList, read_erasures
 from pipeline.errors import ErasedSampleError
 from pipeline.fsutil import check_published
-from schemas.manifests import CROP_LOCATIONS, FACES_MANIFEST, SHARD_INDEX, TRACKS_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import (
+    CROP_LOCATIONS,
+    EMBEDDINGS_MANIFEST,
+    FACES_MANIFEST,
+    IDENTITIES_MANIFEST,
+    IDENTITIES_SCHEMA,
+    PAIRS_MANIFEST,
+    PAIRS_SCHEMA,
+    SHARD_INDEX,
+    SPLITS_MANIFEST,
+    SPLITS_SCHEMA,
+    TRACKS_MANIFEST,
+    VIDEOS_MANIFEST,
+    embeddings_schema,
+)
 
 # A repository names its release folder in its params.yaml (pack.out), read at the revision asked for.
 PARAMS_FILE = "params.yaml"
@@ -81,6 +97,42 @@ class Dataset:
     def tracks(self) -> pl.LazyFrame:
         """One row per face track (``tracks.parquet``); faces carry their ``track_id``."""
         return pl.scan_parquet(self.root / TRACKS_MANIFEST)
+
+    @property
+    def identities(self) -> pl.LazyFrame:
+        """The live identities (merged ones are aliases: see ``identity_aliases``) with their tracks,
+        faces and videos; ``source`` is ``subject`` where the corpus named the person."""
+        return self._table(IDENTITIES_MANIFEST, IDENTITIES_SCHEMA).filter(pl.col("alias_of").is_null()).drop("centroid")
+
+    @property
+    def identity_aliases(self) -> dict[str, str]:
+        """Merged identity id -> the id it now means (an id found in older data resolves through this)."""
+        rows = self._table(IDENTITIES_MANIFEST, IDENTITIES_SCHEMA).filter(pl.col("alias_of").is_not_null())
+        return dict(rows.select("identity_id", "alias_of").collect().iter_rows())
+
+    @property
+    def splits(self) -> pl.LazyFrame:
+        """The split of every group key (``identity:<id>``, ``video:<id>``) and its group."""
+        return self._table(SPLITS_MANIFEST, SPLITS_SCHEMA)
+
+    @property
+    def pairs(self) -> pl.LazyFrame:
+        """Fake-to-original face pairs: ``face_id`` (fake) -> ``original_face_id``, with IoU, time gap, mirrored, split."""
+        return self._table(PAIRS_MANIFEST, PAIRS_SCHEMA)
+
+    @property
+    def embeddings(self) -> pl.LazyFrame:
+        """face_id, embedder, vector: the embedded faces (the best few of each track)."""
+        return self._table(EMBEDDINGS_MANIFEST, embeddings_schema(128))
+
+    def split(self, name: str) -> pl.LazyFrame:
+        """The faces whose group fell in split ``name`` (``split_assigned``)."""
+        return self.faces.filter(pl.col("split_assigned") == name)
+
+    def _table(self, name: str, empty: pa.Schema) -> pl.LazyFrame:
+        """A corpus table; an empty one of its schema for a release made before it existed."""
+        path = self.root / name
+        return pl.scan_parquet(path) if path.is_file() else pl.from_arrow(empty.empty_table()).lazy()
 
     @property
     def shards(self) -> pl.DataFrame:

@@ -219,6 +219,9 @@ class FaceRecord:
     filter_reason: str | None
     filter_reasons: tuple[str, ...]
     duplicate_of: str | None
+    identity_id: str | None = None
+    split_assigned: str | None = None
+    original_face_id: str | None = None
     label: str | None = None
     original: str | None = None
     subject: str | None = None

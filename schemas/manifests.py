@@ -21,6 +21,30 @@ SHARD_INDEX = "shard_index.parquet"
 CROP_LOCATIONS = "crop_locations.parquet"
 
 SELECTION_MANIFEST = "selection.parquet"
+# Curation II (pipeline/curate/embed.py, identities.py, splits.py, pairs.py): face embeddings, the
+# identity registry, the split of every group, fake-to-original face pairs.
+EMBEDDINGS_MANIFEST = "embeddings.parquet"
+IDENTITIES_MANIFEST = "identities.parquet"
+SPLITS_MANIFEST = "splits.parquet"
+PAIRS_MANIFEST = "pairs.parquet"
+# The tables whose rows belong to one face or one video, and the columns naming it (what
+# removing a face or a video, e.g. `facecorpus forget`, must delete rows from). identities.parquet
+# holds no per-face row (its counts are recomputed each run) and splits.parquet is keyed by group.
+PER_FACE_TABLES = {
+    FACES_MANIFEST: ("face_id",),
+    EMBEDDINGS_MANIFEST: ("face_id",),
+    PAIRS_MANIFEST: ("face_id", "original_face_id"),
+}
+PER_VIDEO_TABLES = {
+    VIDEOS_MANIFEST: ("video_id",),
+    FACES_MANIFEST: ("video_id",),
+    TRACKS_MANIFEST: ("video_id",),
+    PAIRS_MANIFEST: ("video_id", "original_video_id"),
+}
+# The corpus tables a release carries beside the three manifests.
+GROUP_MANIFESTS = (IDENTITIES_MANIFEST, SPLITS_MANIFEST, PAIRS_MANIFEST, EMBEDDINGS_MANIFEST)
+SPLIT_NAMES = ("train", "val", "test")
+IDENTITY_SOURCES = ("cluster", "subject")
 # Bins of the frame signature's colour histogram: hue, saturation, value.
 HSV_HIST_BINS = (8, 4, 4)
 
@@ -124,6 +148,13 @@ STATUS_FIELDS = [
     pa.field("filter_reasons", pa.list_(pa.string()), nullable=False),
     pa.field("duplicate_of", pa.string()),
 ]
+# Curation II over the whole corpus: the face's identity (identities.parquet), the split of its
+# group, and for a face of a fake video the face of its original it was made from.
+GROUP_FIELDS = [
+    pa.field("identity_id", pa.string()),
+    pa.field("split_assigned", pa.string()),
+    pa.field("original_face_id", pa.string()),
+]
 DETECTIONS_SCHEMA = pa.schema(DETECTION_FIELDS)
 CROPS_SCHEMA = pa.schema(CROP_FIELDS)
 QUALITY_SCHEMA = pa.schema(QUALITY_FIELDS)
@@ -138,6 +169,7 @@ FACES_SCHEMA = pa.schema(
         *TRACK_FIELDS[1:],
         *QUALITY_FIELDS[1:],
         *STATUS_FIELDS,
+        *GROUP_FIELDS,
         *_corpus_columns,
     ],
     metadata={"facecorpus.manifest": "faces", "facecorpus.schema_version": str(SCHEMA_VERSION)},
@@ -160,6 +192,66 @@ TRACKS_SCHEMA = pa.schema(
         pa.field("best_face_id", pa.string(), nullable=False),
     ],
     metadata={"facecorpus.manifest": "tracks", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    """``embeddings.parquet`` (and the embed stage's per-video work): one row per embedded face
+    (the best few of each track); ``embedder`` is its label and model sha256 prefix."""
+    return pa.schema(
+        [
+            pa.field("face_id", pa.string(), nullable=False),
+            pa.field("embedder", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+        ],
+        metadata={"facecorpus.manifest": "embeddings", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+    )
+
+
+# The identity registry (pipeline/curate/identities.py): every identity ever made, merged ones
+# kept with ``alias_of`` (the id they now mean), so an id never changes meaning.
+IDENTITIES_SCHEMA = pa.schema(
+    [
+        pa.field("identity_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("subject", pa.string()),
+        pa.field("alias_of", pa.string()),
+        pa.field("embedder", pa.string(), nullable=False),
+        pa.field("tracks", pa.int32(), nullable=False),
+        pa.field("faces", pa.int32(), nullable=False),
+        pa.field("videos", pa.int32(), nullable=False),
+        pa.field("centroid", pa.list_(pa.float32()), nullable=False),
+    ],
+    metadata={"facecorpus.manifest": "identities", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+
+# The split registry (pipeline/curate/splits.py): one row per group key ever seen
+# (``identity:<id>``, ``original:<video_id>``, ``video:<video_id>``); rows are only added.
+SPLITS_SCHEMA = pa.schema(
+    [
+        pa.field("group_key", pa.string(), nullable=False),
+        pa.field("group_id", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+    ],
+    metadata={"facecorpus.manifest": "splits", "facecorpus.schema_version": str(SCHEMA_VERSION)},
+)
+
+# Fake-to-original face pairs (pipeline/curate/pairs.py): one row per face of a fake video
+# whose original is in the corpus and has a face at the same place of the stream.
+PAIRS_SCHEMA = pa.schema(
+    [
+        pa.field("face_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("original_face_id", pa.string(), nullable=False),
+        pa.field("original_video_id", pa.string(), nullable=False),
+        pa.field("stream_time_s", pa.float64(), nullable=False),
+        pa.field("time_gap_s", pa.float64(), nullable=False),
+        pa.field("iou", pa.float32(), nullable=False),
+        pa.field("mirrored", pa.bool_(), nullable=False),
+        pa.field("split_assigned", pa.string()),
+    ],
+    metadata={"facecorpus.manifest": "pairs", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )
 
 # The frame signatures stage (pipeline/stages/frames.py): one row per sampled frame,

@@ -18,7 +18,7 @@ TOP_LEVEL_MODULES = {"__init__", "config", "dataset", "errors", "fsutil", "recor
 # Layers, lowest first: a module may import its own layer and lower ones only.
 LAYERS = (
     ("schemas", "pipeline.errors", "pipeline.fsutil", "pipeline.records"),
-    ("pipeline.media", "pipeline.detection", "pipeline.alignment", "pipeline.corpus", "pipeline.dataset"),
+    ("pipeline.media", "pipeline.detection", "pipeline.embedding", "pipeline.alignment", "pipeline.corpus", "pipeline.dataset"),
     ("pipeline.config",),
     ("pipeline.stages", "pipeline.validate"),
     ("pipeline.curate",),

@@ -19,6 +19,7 @@ import pyarrow as pa
 from pipeline.config import CurateOptions
 from pipeline.curate.duplicates import DuplicateParams, DuplicateStage
 from pipeline.curate.filters import REASONS, FilterParams, FilterStage
+from pipeline.curate.groups import GroupCounts
 from pipeline.curate.videos import VIDEO_SIGNATURES_SCHEMA, NearDuplicateParams, NearDuplicateVideos
 from pipeline.records import Status
 from pipeline.stages.base import Stage
@@ -38,6 +39,7 @@ class CurationCounts:
     near_duplicate_videos: int
     filtered_by_reason: dict[str, int]
     failed_rules: dict[str, int]
+    groups: GroupCounts | None = None  # identities, splits, pairs (pipeline/curate/groups.py)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -49,6 +51,7 @@ class CurationCounts:
             f"| filtered by first reason | {reasons} |",
             f"| tracks | {self.tracks} |",
             f"| near-duplicate videos | {self.near_duplicate_videos} |",
+            *(self.groups.markdown_rows() if self.groups else []),
         ]
 
 

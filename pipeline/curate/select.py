@@ -10,6 +10,12 @@ with no candidate leave their place to the best faces not yet taken), so the
 selection covers the track rather than its single best moment. The view is
 faces.parquet's rows of the selected faces plus ``rank_in_track`` (0 = best),
 sorted by video, track, rank.
+
+Groups (Curation II): ``split`` keeps the faces whose ``split_assigned`` is it;
+``min_identity_faces`` keeps identities with at least that many kept faces in
+the dataset; ``balanced_pairs`` selects from the fake faces paired with a kept
+original face (one fake per original face, the best), then adds each one's
+original face (ranked as its fake): as many real faces as fake, pair by pair.
 """
 
 from __future__ import annotations
@@ -36,10 +42,20 @@ class SelectParams:
     per_track: int = _DEFAULTS.per_track
     min_quality: float = _DEFAULTS.min_quality
     near_duplicate_videos: bool = _DEFAULTS.near_duplicate_videos
+    split: str | None = _DEFAULTS.split
+    min_identity_faces: int = _DEFAULTS.min_identity_faces
+    balanced_pairs: bool = _DEFAULTS.balanced_pairs
 
     @classmethod
     def of(cls, select: SelectOptions) -> SelectParams:
-        return cls(select.per_track, select.min_quality, select.near_duplicate_videos)
+        return cls(
+            select.per_track,
+            select.min_quality,
+            select.near_duplicate_videos,
+            select.split,
+            select.min_identity_faces,
+            select.balanced_pairs,
+        )
 
 
 def spread_pick(pts_s: np.ndarray, quality: np.ndarray, count: int) -> list[int]:
@@ -68,9 +84,34 @@ class SelectStage(Stage[pl.DataFrame, pa.Table]):
 
     def process(self, faces: pl.DataFrame) -> pa.Table:
         """``faces``: faces.parquet's rows with the video's ``near_duplicate_of``."""
-        candidates = faces.filter((pl.col("status") == Status.OK.value) & (pl.col("quality_score") >= self.params.min_quality))
+        candidates = self._candidates(faces)
+        if self.params.balanced_pairs:
+            fakes = candidates.filter(pl.col("original_face_id").is_in(candidates["face_id"].implode()))
+            best = fakes.sort("quality_score", "face_id", descending=[True, False]).unique("original_face_id", keep="first")
+            return self._with_originals(self._per_track(best), candidates)
+        return self._per_track(candidates)
+
+    def _candidates(self, faces: pl.DataFrame) -> pl.DataFrame:
+        ok = pl.col("status") == Status.OK.value
+        candidates = faces.filter(ok & (pl.col("quality_score") >= self.params.min_quality))
         if not self.params.near_duplicate_videos:
             candidates = candidates.filter(pl.col("near_duplicate_of").is_null())
+        if self.params.split is not None:
+            candidates = candidates.filter(pl.col("split_assigned") == self.params.split)
+        if self.params.min_identity_faces > 0:
+            counts = faces.filter(ok).drop_nulls("identity_id").group_by("identity_id").len()
+            known = counts.filter(pl.col("len") >= self.params.min_identity_faces)["identity_id"].implode()
+            candidates = candidates.filter(pl.col("identity_id").is_in(known))
+        return candidates
+
+    def _with_originals(self, fakes: pa.Table, candidates: pl.DataFrame) -> pa.Table:
+        chosen = pl.from_arrow(fakes)
+        ranks = chosen.select(pl.col("original_face_id").alias("face_id"), "rank_in_track")
+        originals = candidates.join(ranks, on="face_id", how="inner")
+        view = pl.concat([chosen, originals.select(chosen.columns)]).sort("video_id", "track_id", "rank_in_track", "face_id")
+        return view.to_arrow().select(SELECTION_SCHEMA.names).cast(SELECTION_SCHEMA)
+
+    def _per_track(self, candidates: pl.DataFrame) -> pa.Table:
         chosen = []
         for (_,), track in candidates.sort("track_id", "pts_s", "face_id").group_by("track_id", maintain_order=True):
             picks = spread_pick(track["pts_s"].to_numpy(), track["quality_score"].to_numpy(), self.params.per_track)

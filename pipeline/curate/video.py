@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from pipeline.config import CurateOptions
+from pipeline.curate.embed import EmbedParams, EmbedStage, VideoEmbedInput
 from pipeline.curate.quality import QualityStage, VideoFaces
 from pipeline.curate.tracks import TrackParams, TrackStage, VideoTrackInput
 from pipeline.stages.base import Stage
@@ -24,11 +25,13 @@ from pipeline.stages.video import VideoOutcome, VideoPass
 
 @dataclass(frozen=True)
 class CuratedVideo:
-    """A video's stored curation work: per-face scores and track assignments."""
+    """A video's stored curation work: per-face scores, track assignments, and its tracks' best
+    faces' embeddings (None when curate.embedder is none)."""
 
     video_id: str
     quality: pa.Table
     tracks: pa.Table
+    embeddings: pa.Table | None = None
 
 
 class CurateVideos:
@@ -39,14 +42,24 @@ class CurateVideos:
         self.tracks = TrackStage(
             TrackParams.of(curate), dataset_dir, upstream={"detect": job.detect.fingerprint, "frames": job.frames.fingerprint}
         )
+        self.embed = None
+        if curate.embedder != "none":
+            detector = job.detect.params.detector
+            upstream = {"detect": job.detect.fingerprint, "align": job.align.fingerprint}
+            upstream |= {"quality": self.quality.fingerprint, "tracks": self.tracks.fingerprint}
+            params = EmbedParams(curate.embedder, curate.embed_per_track, detector.models_root, detector.model_pack)
+            self.embed = EmbedStage(params, dataset_dir, upstream=upstream)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
-        return (self.quality, self.tracks)
+        return (self.quality, self.tracks, *((self.embed,) if self.embed else ()))
 
     def stored(self, video_id: str) -> CuratedVideo | None:
         quality, tracks = self.quality.load(video_id), self.tracks.load(video_id)
-        return None if quality is None or tracks is None else CuratedVideo(video_id, quality, tracks)
+        embeddings = self.embed.load(video_id) if self.embed else None
+        if quality is None or tracks is None or (self.embed is not None and embeddings is None):
+            return None
+        return CuratedVideo(video_id, quality, tracks, embeddings)
 
     def run_one(self, outcome: VideoOutcome | None) -> CuratedVideo | None:
         """The video's curation work (stored, or done now); None for a video that failed."""
@@ -59,7 +72,11 @@ class CurateVideos:
         tracks = _stored_or_made(
             self.tracks, vid, lambda: self.tracks.save_tracks(vid, self.tracks(VideoTrackInput(vid, outcome.detections, outcome.frames)))
         )
-        return CuratedVideo(vid, quality, tracks)
+        embeddings = None
+        if self.embed is not None:
+            item = VideoEmbedInput(vid, outcome.detections, outcome.crops, quality, tracks)
+            embeddings = _stored_or_made(self.embed, vid, lambda: self.embed.save(vid, self.embed(item)))
+        return CuratedVideo(vid, quality, tracks, embeddings)
 
 
 def _stored_or_made(stage: Stage, video_id: str, make: Callable[[], pa.Table]) -> pa.Table:

@@ -28,6 +28,7 @@ from schemas.manifests import (
     CROP_LOCATIONS,
     CROP_LOCATIONS_SCHEMA,
     FACES_MANIFEST,
+    GROUP_MANIFESTS,
     SHARD_INDEX,
     SHARD_INDEX_SCHEMA,
     TRACKS_MANIFEST,
@@ -87,6 +88,9 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
         release.write(CROP_LOCATIONS, table_bytes(pa.Table.from_pylist(locations, schema=CROP_LOCATIONS_SCHEMA)))
         for name in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST):
             release.write(name, (dataset_dir / name).read_bytes())
+        for name in GROUP_MANIFESTS:  # Curation II's tables, when the dataset has them (curate.embedder none: no embeddings)
+            if (dataset_dir / name).is_file():
+                release.write(name, (dataset_dir / name).read_bytes())
     return PackSummary(len(shards), faces.num_rows, sum(s["size_bytes"] for s in shards), rewritten)
 
 

@@ -1,8 +1,10 @@
 """Merge per-video stage results into the dataset manifests (``videos.parquet``, ``faces.parquet``,
-``tracks.parquet``), curated: every face with its scores, track and status."""
+``tracks.parquet``), curated: every face with its scores, track, status, identity, split and
+original face; and the corpus tables (``embeddings``, ``identities``, ``splits``, ``pairs``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +13,10 @@ import pyarrow as pa
 from pipeline.config import CurateOptions
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.curate.dataset import Curated, CurationCounts, DatasetCuration
+from pipeline.curate.groups import CorpusGroups, Grouped, GroupParams, Previous
+from pipeline.curate.splits import SplitRatios
 from pipeline.curate.video import CuratedVideo, CurateVideos
+from pipeline.embedding.registry import same_person_distance
 from pipeline.fsutil import publish_tables, table_bytes
 from pipeline.records import VideoRecord, to_table
 from pipeline.runs.admit import Admission
@@ -21,14 +26,22 @@ from schemas.manifests import (
     CORPUS_FIELDS,
     CROPS_SCHEMA,
     DETECTIONS_SCHEMA,
+    EMBEDDINGS_MANIFEST,
     FACES_MANIFEST,
     FACES_SCHEMA,
+    IDENTITIES_MANIFEST,
+    IDENTITIES_SCHEMA,
+    PAIRS_MANIFEST,
+    PAIRS_SCHEMA,
     QUALITY_SCHEMA,
+    SPLITS_MANIFEST,
+    SPLITS_SCHEMA,
     TRACK_ASSIGNMENTS_SCHEMA,
     TRACKS_MANIFEST,
     TRACKS_SCHEMA,
     VIDEOS_MANIFEST,
     VIDEOS_SCHEMA,
+    embeddings_schema,
 )
 
 # Each manifest's sort order.
@@ -36,7 +49,18 @@ SORT_KEYS = {
     VIDEOS_MANIFEST: ["uri"],
     FACES_MANIFEST: ["video_id", "frame_index", "face_index"],
     TRACKS_MANIFEST: ["video_id", "first_pts_s", "track_id"],
+    EMBEDDINGS_MANIFEST: ["face_id"],
+    IDENTITIES_MANIFEST: ["identity_id"],
+    SPLITS_MANIFEST: ["group_key"],
+    PAIRS_MANIFEST: ["video_id", "stream_time_s", "face_id"],
 }
+
+
+def group_params(curate: CurateOptions) -> GroupParams:
+    distance = curate.identity_max_distance
+    if not distance and curate.embedder != "none":
+        distance = same_person_distance(curate.embedder)
+    return GroupParams(distance, SplitRatios(curate.split_train, curate.split_val, curate.split_test), curate.reassign_splits)
 
 
 def curate_and_write(
@@ -55,7 +79,9 @@ def curate_and_write(
     whole = DatasetCuration(curate)
     admission = admission or Admission(tuple(inputs))
     excluded = [job.excluded(e.item, e.reason) for e in admission.excluded]
-    result = write_manifests(out_dir, inputs, outcomes, curated, whole, excluded, admission.deny.faces)
+    embedder = per_video.embed.identity.version if per_video.embed else None
+    groups = CorpusGroups(group_params(curate))
+    result = write_manifests(out_dir, inputs, outcomes, curated, whole, groups, embedder, excluded, admission.deny.faces)
     return result.counts, {stage.name: stage.counts for stage in (*per_video.stages, *whole.stages)}
 
 
@@ -65,27 +91,51 @@ def write_manifests(
     outcomes: list[VideoOutcome],
     curated: list[CuratedVideo | None],
     curation: DatasetCuration,
+    groups: CorpusGroups,
+    embedder: str | None,
     excluded: list[VideoRecord] = (),
     erased_faces: frozenset[str] = frozenset(),
 ) -> Curated:
-    """Curate and write the three manifests; a file whose bytes would not change is not rewritten.
+    """Curate, group and write the manifests; a file whose bytes would not change is not rewritten.
     ``excluded``: rows of videos the policy kept out; ``erased_faces``: face ids never to list again."""
     records = [o.record(i) for i, o in zip(inputs, outcomes, strict=True)]
     videos = pl.from_arrow(to_table([*records, *excluded], VIDEOS_SCHEMA))
     frames = {o.detect.video_id: o.frames for o in outcomes if o.ok and o.frames is not None}
     faces = _faces(inputs, outcomes, curated)
+    embeddings = _embeddings(curated)
     if erased_faces:
         faces, videos = _without_faces(faces, videos, erased_faces)
+        embeddings = embeddings.filter(~pl.col("face_id").is_in(list(erased_faces)))
     result = curation.run(faces, videos, frames)
-    tables = {}
-    for name, frame, schema in (
+    grouped = groups.run(result.faces, result.videos, embeddings, embedder, Previous.read(out_dir), frames)
+    tables = [
         (VIDEOS_MANIFEST, result.videos, VIDEOS_SCHEMA),
-        (FACES_MANIFEST, result.faces, FACES_SCHEMA),
+        (FACES_MANIFEST, grouped.faces, FACES_SCHEMA),
         (TRACKS_MANIFEST, result.tracks, TRACKS_SCHEMA),
-    ):
-        tables[name] = table_bytes(frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema))
-    publish_tables(Path(out_dir), tables)  # one unit: a reader never sees a new videos beside old faces
-    return result
+        (IDENTITIES_MANIFEST, grouped.identities, IDENTITIES_SCHEMA),
+        (SPLITS_MANIFEST, grouped.splits, SPLITS_SCHEMA),
+        (PAIRS_MANIFEST, grouped.pairs, PAIRS_SCHEMA),
+    ]
+    if embedder is not None:
+        tables.append((EMBEDDINGS_MANIFEST, embeddings, embeddings.to_arrow().schema))
+    published = {
+        name: table_bytes(frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema)) for name, frame, schema in tables
+    }
+    # One unit: a reader never sees a new videos beside old faces.
+    publish_tables(Path(out_dir), published)
+    return _with_groups(result, grouped)
+
+
+def _with_groups(result: Curated, grouped: Grouped) -> Curated:
+    return Curated(grouped.faces, result.videos, result.tracks, replace(result.counts, groups=grouped.counts))
+
+
+def _embeddings(curated: list[CuratedVideo | None]) -> pl.DataFrame:
+    """Every video's stored embeddings, one table (empty, 128-wide, when there are none)."""
+    parts = [c.embeddings for c in curated if c is not None and c.embeddings is not None and c.embeddings.num_rows]
+    if not parts:
+        return pl.from_arrow(embeddings_schema(128).empty_table())
+    return pl.from_arrow(pa.concat_tables(parts))
 
 
 def _without_faces(faces: pl.DataFrame, videos: pl.DataFrame, erased: frozenset[str]) -> tuple[pl.DataFrame, pl.DataFrame]:

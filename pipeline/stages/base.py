@@ -193,7 +193,7 @@ class Stage(abc.ABC, Generic[In, Out]):
             with self._lock:
                 self.counts.dropped[result.reason] = self.counts.dropped.get(result.reason, 0) + 1
         else:
-            self.count(processed=1, records=len(result) if isinstance(result, (list, tuple)) else 1)
+            self.count(processed=1, records=len(result) if isinstance(result, (list, tuple, pa.Table)) else 1)
         return result
 
     def run(self, items: Iterable[In]) -> Iterator[Out | Dropped[In]]:

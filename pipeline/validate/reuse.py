@@ -31,11 +31,11 @@ import pyarrow as pa
 from pipeline.alignment.crops import CROPS_DIR
 from pipeline.fsutil import sha256_file
 from schemas.contracts.limits import ContractLimits
-from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, SPLITS_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 # The code a validation runs: every module of these packages (found, not listed by hand).
 CODE_PACKAGES = ("pipeline.validate", "schemas")
-MANIFESTS = (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST)
+MANIFESTS = (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST, SPLITS_MANIFEST)
 
 
 def reuse_key(dataset_dir: Path, limits: ContractLimits, partition_rows: int, suites: Sequence[str], build_docs: bool) -> str:

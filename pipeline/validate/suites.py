@@ -37,10 +37,11 @@ from pipeline.validate.columns import (
     videos_table,
 )
 from pipeline.validate.docs import build_data_docs, remove_data_docs
+from pipeline.validate.groups import groups_table, originals_table
 from pipeline.validate.gx import DEFAULT_PARTITION_ROWS, SuiteRun, run_suite, validation_context
 from pipeline.validate.merge import check_name, raised_exception
 from pipeline.validate.reuse import reuse_key
-from schemas.contracts import crops, faces, run, shards, tracks, videos
+from schemas.contracts import crops, faces, groups, originals, run, shards, tracks, videos
 from schemas.contracts.base import Severity
 from schemas.contracts.limits import ContractLimits
 
@@ -60,6 +61,8 @@ SUITES = (
     SuiteSpec(faces, faces_table),
     SuiteSpec(crops, crops_table),
     SuiteSpec(tracks, tracks_suite_table),
+    SuiteSpec(groups, groups_table),
+    SuiteSpec(originals, originals_table),
     SuiteSpec(run, run_table),
 )
 # Suites run only when named (``only``): ``shards`` checks a packed release folder.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import CurateOptions
 from pipeline.runs.extract import RunSummary, run_extract
 from tests.conftest import extract_options, fixture, insightface_image, run_ffmpeg
 
@@ -48,4 +49,5 @@ def curation_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def curated(curation_corpus, tmp_path_factory) -> tuple[Path, RunSummary]:
     out = tmp_path_factory.mktemp("curated")
-    return out, run_extract(extract_options(curation_corpus, out, sample="fps:2"))
+    # One face per track embedded (dlib: ~100 ms a face): identities are tested on their own corpora.
+    return out, run_extract(extract_options(curation_corpus, out, sample="fps:2"), CurateOptions(embed_per_track=1))

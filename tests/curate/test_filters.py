@@ -11,6 +11,7 @@ import pytest
 import pipeline.detection.registry as registry
 import pipeline.stages.video as video
 from pipeline.config import CurateOptions
+from pipeline.curate.embed import EmbedStage
 from pipeline.curate.filters import REASONS, FilterParams, FilterStage
 from pipeline.curate.quality import QualityStage
 from pipeline.curate.tracks import TrackStage
@@ -46,6 +47,7 @@ def nothing_upstream_runs(monkeypatch):
     monkeypatch.setattr(AlignStage, "process", _must_not_run("alignment"))
     monkeypatch.setattr(QualityStage, "process", _must_not_run("the quality stage"))
     monkeypatch.setattr(TrackStage, "process", _must_not_run("the tracks stage"))
+    monkeypatch.setattr(EmbedStage, "process", _must_not_run("the embed stage"))
 
 
 def test_a_threshold_change_refilters_from_stored_scores_only(curated, curation_corpus, tmp_path, nothing_upstream_runs):
@@ -54,7 +56,7 @@ def test_a_threshold_change_refilters_from_stored_scores_only(curated, curation_
     shutil.copytree(out, copy)
     before = pl.read_parquet(copy / "faces.parquet")
     options = extract_options(curation_corpus, copy, sample="fps:2")
-    summary = run_extract(options, CurateOptions(min_sharpness=10.0))
+    summary = run_extract(options, CurateOptions(min_sharpness=10.0, embed_per_track=1))  # the fixture's K
     assert summary.frames_sampled == 0 and summary.videos_detected == 0 and summary.videos_aligned == 0
     after = pl.read_parquet(copy / "faces.parquet")
     assert after["face_id"].to_list() == before["face_id"].to_list()
@@ -65,7 +67,7 @@ def test_a_threshold_change_refilters_from_stored_scores_only(curated, curation_
     assert not any("blurry" in r for r in blurred["filter_reasons"].to_list())
     assert summary.curation.filtered < before.filter(pl.col("status") == "filtered").height
     # The DVC curate stage's path (facecorpus curate) reads the same stored work.
-    again = run_curate(options, CurateOptions())
+    again = run_curate(options, CurateOptions(embed_per_track=1))
     assert again.frames_sampled == 0 and pl.read_parquet(copy / "faces.parquet").equals(before)
 
 

@@ -25,6 +25,7 @@ from pipeline.corpus.load import load_corpus
 from pipeline.corpus.snapshot import snapshot
 from pipeline.curate.dataset import video_signatures
 from pipeline.curate.duplicates import DuplicateStage
+from pipeline.curate.embed import EmbedStage
 from pipeline.curate.filters import FilterStage
 from pipeline.curate.quality import QualityStage
 from pipeline.curate.select import SelectStage
@@ -49,6 +50,7 @@ STAGES = {
     "video": VideoPass,
     "quality": QualityStage,
     "tracks": TrackStage,
+    "embed": EmbedStage,
     "filter": FilterStage,
     "duplicates": DuplicateStage,
     "near_duplicate_videos": NearDuplicateVideos,
@@ -142,7 +144,9 @@ def curation_outputs(out: Path) -> dict[str, str]:
         "filter": summary(pl.from_arrow(FilterStage()(faces)).sort("face_id")),
         "duplicates": summary(pl.from_arrow(DuplicateStage()(filtered)).sort("face_id")),
         "near_duplicate_videos": summary(pl.from_arrow(NearDuplicateVideos()(video_signatures(videos, frames))).sort("video_id")),
-        "select": summary(pl.from_arrow(view).drop("track_id", *ENCODED)),
+        "embed": summary(work_tables(out, "embed", "embeddings.parquet", CURATION_DIR).sort("face_id")),
+        # identity ids hash track ids (which hash the model file) and splits hash identities: left out like track_id
+        "select": summary(pl.from_arrow(view).drop("track_id", "identity_id", "split_assigned", "original_face_id", *ENCODED)),
     }
 
 
