@@ -70,9 +70,12 @@ def _flow(options: Options):
 
 
 def _run(options: Options, only: list[str] | None = None) -> int:
+    from flows.reaper import reap_on_exit
     from flows.server import announce, prefect_api
+    from pipeline.runs.lock import dataset_lock
 
-    with prefect_api() as which:
+    reap_on_exit()  # Prefect's temporary server dies with this command, even on SIGKILL
+    with dataset_lock(options.extract.out_dir), prefect_api() as which:
         announce(which)
         state = _flow(options)(options.to_json(), only, return_state=True)
     if state.is_completed():
@@ -148,6 +151,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(SERVE_NEEDS_SERVER, file=sys.stderr)
         return 2
     options = _absolute(options_from(args))
+    from flows.reaper import reap_on_exit
+
+    reap_on_exit()
     schedule = Cron(args.cron, timezone=args.timezone) if args.cron else Interval(args.interval_s, timezone=args.timezone)
     # One run of a dataset at a time: a deployment serves one dataset folder, so its
     # concurrency limit of 1 means runs of one dataset never overlap (the rest wait).

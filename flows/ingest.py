@@ -42,6 +42,9 @@ from pipeline.fsutil import atomic_write_bytes
 from pipeline.runs import ingest as lib
 
 FLOW_NAME = "ingest"
+# dashboard_address=None alone still starts the scheduler's HTTP server on :8787 (distributed's
+# start_http_server falls back to its default port): no dashboard, and a loopback port the OS picks.
+NO_DASHBOARD = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
 TASK_RETRIES = 2
 
 
@@ -232,4 +235,6 @@ def task_runner(ingest: IngestOptions):
     if ingest.dask_address:
         return DaskTaskRunner(address=ingest.dask_address)
     workers = ingest.dask_workers or max(1, (os.cpu_count() or 1) // 2)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})
+    cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+    cluster["scheduler_kwargs"] = NO_DASHBOARD
+    return DaskTaskRunner(cluster_kwargs=cluster)

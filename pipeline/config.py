@@ -34,6 +34,7 @@ from pipeline.detection.base import (
 )
 from pipeline.detection.registry import DETECTORS
 from pipeline.embedding.options import EmbedOptions, SelectGroupOptions
+from pipeline.media.probe import DEFAULT_MAX_PIXELS
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
 
@@ -72,6 +73,8 @@ class ExtractOptions:
     margin: float = option(0.0, "extra context around the face, fraction of the crop")
     crop_format: str = option(DEFAULT_CROP_FORMAT, "crop image format", choices=CROP_FORMATS)
     crop_quality: int = option(DEFAULT_CROP_QUALITY, "JPEG/WebP quality")
+    max_pixels: int = option(DEFAULT_MAX_PIXELS, "largest picture (width x height) an input may have; larger ones fail unread")
+    allow_unknown_model: bool = option(False, "load a detector model whose sha256 is not a pinned one (recorded in detector_version)")
 
     def sampling(self) -> SampleSpec:
         return SampleSpec.parse(self.sample, max_frames=self.max_frames, start_s=self.start_s, end_s=self.end_s)
@@ -86,6 +89,7 @@ class ExtractOptions:
             model_pack=self.model_pack,
             model_file=self.model_file,
             threads=threads,
+            allow_unknown_model=self.allow_unknown_model,
         )
 
     def align_config(self) -> AlignConfig:

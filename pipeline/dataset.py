@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from pipeline.corpus.erasures import DenyList, read_erasures
 from pipeline.errors import ErasedSampleError
+from pipeline.fsutil import check_published
 from schemas.manifests import (
     CROP_LOCATIONS,
     EMBEDDINGS_MANIFEST,
@@ -79,6 +80,7 @@ class Dataset:
         for name in (FACES_MANIFEST, VIDEOS_MANIFEST, SHARD_INDEX, CROP_LOCATIONS):
             if not (self.root / name).is_file():
                 raise FileNotFoundError(f"{self.root} is not a facecorpus release: {name} is missing")
+        check_published(self.root, [FACES_MANIFEST, VIDEOS_MANIFEST, TRACKS_MANIFEST, SHARD_INDEX, CROP_LOCATIONS])
         self._locations: dict[str, tuple[str, int, int]] | None = None
         marker = self.root / ERASED_SHARDS
         self._erased = json.loads(marker.read_text(encoding="utf-8")) if marker.is_file() else {"shards": {}, "erasures": {}}

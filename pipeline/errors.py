@@ -27,9 +27,23 @@ class TransientError(Exception):
     """
 
 
+class InputChanged(TransientError):
+    """The input is no longer the file that was hashed (gone, replaced, modified): its work is
+    not stored under the old id. Transient: a later run snapshots it again (``retry-failed``)."""
+
+
 class VideoTimeout(TransientError):
     """A video's processing ran past its deadline; its decoder was killed."""
 
 
 class ErasedSampleError(LookupError):
     """A released face that an erasure removed (``facecorpus forget``); the message names the erasure record."""
+
+
+class OutputError(OSError):
+    """An output could not be written (disk full, read-only, no permission): one line naming the path."""
+
+
+class TornDatasetError(ValueError):
+    """A dataset's tables do not match the commit file that published them (a run killed
+    mid-publish, or a table replaced by hand)."""

@@ -57,6 +57,12 @@ CORPUS_FIELDS = ("label", "original", "subject", "split", "license", "consent", 
 
 _corpus_columns = [pa.field(name, pa.string()) for name in CORPUS_FIELDS]
 
+# A video row's timeline is plausible when duration_s x fps is within this many frames, or this
+# share, of frame_count (a VFR stream's average rate is frames / duration); a still has one frame
+# and no duration. The probe corrects what fails it; the videos contract checks it.
+TIMELINE_SLACK_FRAMES = 2
+TIMELINE_SLACK_SHARE = 0.05
+
 VIDEOS_SCHEMA = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),

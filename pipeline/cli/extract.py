@@ -7,6 +7,7 @@ import sys
 
 from pipeline.alignment.crops import CROPS_DIR
 from pipeline.cli.options import FORMATTER, Flag, add_params_flags, options_from, section_flags
+from pipeline.config import IngestOptions
 from pipeline.runs.extract import RunSummary
 from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
@@ -22,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=FORMATTER,
     )
     add_params_flags(ex, [*EXTRACT_FLAGS, *section_flags("curate"), Flag("validate", "max_failure_ratio")])
-    ex.add_argument("--timeout-s", type=float, default=None, help="per-video timeout, s (default: none)")
+    ex.add_argument(
+        "--timeout-s", type=float, default=IngestOptions.timeout_s, help="per-input timeout (probe and decode), s (default: %(default)s)"
+    )
     ex.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ex.set_defaults(func=_cmd_extract)
     sc = sub.add_parser(

@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 
 from pipeline.cli import curate, dvc, extract, privacy, report, validate
 from pipeline.cli.options import FORMATTER
-from pipeline.errors import CorpusError, ModelNotFoundError
+from pipeline.errors import CorpusError, ModelNotFoundError, OutputError
+from pipeline.runs.lock import DatasetLocked
 
 Registrar = Callable[[argparse._SubParsersAction], None]
 LIBRARY_COMMANDS: tuple[Registrar, ...] = (
@@ -29,6 +30,7 @@ LIBRARY_COMMANDS: tuple[Registrar, ...] = (
     privacy.register,
 )
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 def build_parser(registrars: Sequence[Registrar] = LIBRARY_COMMANDS) -> argparse.ArgumentParser:
@@ -73,6 +75,18 @@ def main(argv: Sequence[str] | None = None, registrars: Sequence[Registrar] = LI
     except (ValueError, CorpusError, ModelNotFoundError) as exc:
         print(f"facecorpus: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (OSError, DatasetLocked) as exc:  # disk full, read-only output, another run: one line, no traceback
+        print(f"facecorpus: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _one_line(exc: BaseException) -> str:
+    """An environment error as one line naming the path (inputs' errors are rows, never here)."""
+    if isinstance(exc, OutputError):
+        return str(exc.strerror)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or type(exc).__name__}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -69,17 +69,22 @@ def load_corpus(location: Path) -> Corpus:
         rows = _manifest_rows(location)
     else:  # one media file: a corpus of that input alone (probing decides whether it is one)
         rows = [(location.name, {})]
-    return Corpus(root, _sorted(_entry(root, uri, fields) for uri, fields in rows))
+    return Corpus(root, _sorted(_row_entry(root, uri, fields) for uri, fields in rows))
+
+
+def _row_entry(root: Path, uri: str, fields: dict) -> CorpusEntry:
+    if "_problem" in fields:
+        clean = {name: _text(fields.get(name)) for name in CORPUS_FIELDS}
+        return CorpusEntry(uri, root / "\ufffd", clean, problem=fields["_problem"])
+    return _entry(root, uri, fields)
 
 
 def _from_folder(root: Path) -> Corpus:
     labelled = dict(_dfdc_rows(root / DFDC_METADATA)) if (root / DFDC_METADATA).is_file() else {}
     entries = []
     sidecars: dict[Path, Sidecar] = {}
-    for path in sorted(root.rglob("*")):
+    for path in _walk(root):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or (not path.is_file() and not _is_special(path)):
-            continue
         uri = rel.as_posix()
         if uri == DFDC_METADATA or rel.name == SIDECAR:
             continue
@@ -125,24 +130,58 @@ def _read_sidecar(path: Path) -> Sidecar:
     return Sidecar(defaults, files)
 
 
-def _is_special(path: Path) -> bool:
-    """A FIFO, a dangling link or another non-regular, non-folder file: an input that
-    will fail, visibly, rather than vanish."""
-    return not path.is_dir() and (path.exists() or path.is_symlink())
+def _walk(root: Path) -> list[Path]:
+    """Every non-hidden file name under ``root`` (regular or not: a FIFO, a dangling link,
+    a link loop are inputs that fail visibly). Links to folders are not followed, so a
+    link loop cannot make the walk endless; a folder that cannot be listed is skipped."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))]
+        found += [Path(folder) / name for name in files if not name.startswith(".")]
+    return sorted(found)
+
+
+# What an OS call on a hostile name raises: OSError (name too long, link loop, permission),
+# ValueError (a NUL byte), RuntimeError (pathlib's "Symlink loop" on Python 3.11).
+PATH_ERRORS = (OSError, ValueError, RuntimeError)
 
 
 def _entry(root: Path, uri: str, fields: dict) -> CorpusEntry:
     clean = {name: _text(fields.get(name)) for name in CORPUS_FIELDS}
+    try:
+        return _checked_entry(root, uri, clean)
+    except PATH_ERRORS as exc:
+        return CorpusEntry(uri, root / "\ufffd", clean, problem=f"{printable(uri)}: unusable path ({path_error(exc)})")
+
+
+def _checked_entry(root: Path, uri: str, clean: dict[str, str | None]) -> CorpusEntry:
+    if "\x00" in uri:
+        raise ValueError("NUL byte in the name")
     candidate = Path(uri)
     joined = Path(os.path.normpath(candidate if candidate.is_absolute() else root / candidate))
     if not joined.is_relative_to(root):
-        return CorpusEntry(uri, joined, clean, problem=f"{uri}: path escapes the corpus root")
+        return CorpusEntry(uri, joined, clean, problem=f"{printable(uri)}: path escapes the corpus root")
     rel = joined.relative_to(root).as_posix()
     if not joined.resolve().is_relative_to(root):  # a link pointing outside
-        return CorpusEntry(rel, joined, clean, problem=f"{rel}: path escapes the corpus root")
+        return CorpusEntry(rel, joined, clean, problem=f"{printable(rel)}: path escapes the corpus root")
     if not joined.exists():
-        return CorpusEntry(rel, joined, clean, problem=f"{rel}: file not found")
+        reason = "dangling link" if joined.is_symlink() else "file not found"
+        return CorpusEntry(rel, joined, clean, problem=f"{printable(rel)}: {reason}")
     return CorpusEntry(rel, joined, clean)
+
+
+def path_error(exc: BaseException) -> str:
+    """A short, deterministic reason for an OS error on a path (no temp paths)."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    text = str(exc)
+    return "link loop" if "loop" in text.lower() else text
+
+
+def printable(text: str, limit: int = 120) -> str:
+    """``text`` with control characters escaped and cut to ``limit`` characters, for messages."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else f"{shown[: limit - 20]}...({len(text)} characters)"
 
 
 def _text(value: object) -> str | None:
@@ -168,18 +207,53 @@ def _dfdc_rows(path: Path) -> list[tuple[str, dict]]:
 
 
 def _manifest_rows(path: Path) -> list[tuple[str, dict]]:
+    """(uri, fields) per row; a row whose uri is missing, empty or not a string gets the
+    uri ``<manifest>#row=N`` and a ``_problem`` field saying what is wrong."""
     suffix = path.suffix.lower()
     try:
-        if suffix == ".csv":
-            frame = pl.read_csv(path, infer_schema=False)
-        elif suffix == ".jsonl":
-            frame = pl.read_ndjson(path, infer_schema_length=None)
+        if suffix == ".jsonl":
+            rows = _jsonl_rows(path)
         else:
-            frame = pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
+            frame = pl.read_csv(path, infer_schema=False) if suffix == ".csv" else pl.read_parquet(path)
+            if "uri" not in frame.columns:
+                raise CorpusError(f"{path}: a corpus manifest needs a 'uri' column (has {', '.join(frame.columns)})")
+            rows = frame.select(["uri", *[c for c in frame.columns if c in CORPUS_FIELDS]]).to_dicts()
+    except (OSError, UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
         raise CorpusError(f"{path}: not a readable corpus manifest ({exc})") from exc
-    if "uri" not in frame.columns:
-        raise CorpusError(f"{path}: a corpus manifest needs a 'uri' column (has {', '.join(frame.columns)})")
-    keep = [c for c in frame.columns if c in CORPUS_FIELDS]
-    rows = frame.select(["uri", *keep]).to_dicts()
-    return [(str(row.pop("uri")), row) for row in rows]
+    if rows and all(isinstance(r, dict) and "uri" not in r for r in rows):
+        raise CorpusError(f"{path}: a corpus manifest needs a 'uri' column (has {', '.join(sorted(rows[0]))})")
+    return [_row(path, number, row) for number, row in enumerate(rows, start=1)]
+
+
+def _jsonl_rows(path: Path) -> list[object]:
+    rows: list[object] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            rows.append(_BadLine(number, f"not JSON ({exc.msg})"))
+    return rows
+
+
+@dataclass(frozen=True)
+class _BadLine:
+    number: int
+    reason: str
+
+
+def _row(path: Path, number: int, row: object) -> tuple[str, dict]:
+    where = f"{path.name}#row={number}"
+    if isinstance(row, _BadLine):
+        return f"{path.name}#line={row.number}", {"_problem": f"{path.name} line {row.number}: {row.reason}"}
+    if not isinstance(row, dict):
+        return where, {"_problem": f"{path.name} row {number}: not an object ({type(row).__name__})"}
+    uri = row.pop("uri", None)
+    fields = {k: v for k, v in row.items() if k in CORPUS_FIELDS}
+    if uri is None or (isinstance(uri, str) and not uri.strip()):
+        return where, fields | {"_problem": f"{path.name} row {number}: empty uri"}
+    if not isinstance(uri, str):
+        shown = printable(json.dumps(uri, default=str), 60)
+        return where, fields | {"_problem": f"{path.name} row {number}: uri is not a string ({type(uri).__name__} {shown})"}
+    return uri, fields

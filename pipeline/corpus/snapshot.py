@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.corpus.load import Corpus, CorpusEntry
-from pipeline.fsutil import sha256_bytes, sha256_file
+from pipeline.corpus.load import PATH_ERRORS, Corpus, CorpusEntry, path_error, printable
+from pipeline.fsutil import FileIdentity, sha256_bytes, sha256_file
 
 
 @dataclass(frozen=True)
@@ -17,33 +17,47 @@ class VideoInput:
     duplicate_uris: tuple[str, ...] = ()
     size_bytes: int | None = None
     problem: str | None = None
+    identity: FileIdentity | None = None
+
+    def changed(self) -> str | None:
+        """Why the file is no longer the one hashed (a message naming it), or None.
+        Work is stored under ``video_id``, so bytes that are not the hashed ones must not be."""
+        reason = self.identity.changes(self.entry.path) if self.identity else None
+        return f"{printable(self.entry.uri)}: {reason} after it was hashed; not decoded under the old id" if reason else None
 
 
 def snapshot(corpus: Corpus) -> list[VideoInput]:
     """Hash every entry; entries with the same bytes become one video. Sorted by uri."""
     by_id: dict[str, list[CorpusEntry]] = {}
-    sizes: dict[str, int | None] = {}
-    problems: dict[str, str] = {}
+    facts: dict[str, tuple[int | None, str | None, FileIdentity | None]] = {}
     for entry in corpus.entries:
-        video_id, size, problem = _identify(entry)
+        video_id, size, problem, identity = _identify(entry)
         by_id.setdefault(video_id, []).append(entry)
-        sizes[video_id] = size
-        if problem:
-            problems[video_id] = problem
+        facts.setdefault(video_id, (size, problem, identity))
     inputs = []
-    for video_id, entries in by_id.items():
+    for video_id, entries in by_id.items():  # corpus entries are in uri order: facts are the first's
         first, *rest = sorted(entries, key=lambda e: e.uri)
-        inputs.append(VideoInput(video_id, first, tuple(e.uri for e in rest), sizes[video_id], problems.get(video_id)))
+        size, problem, identity = facts[video_id]
+        inputs.append(VideoInput(video_id, first, tuple(e.uri for e in rest), size, problem, identity))
     return sorted(inputs, key=lambda v: v.entry.uri)
 
 
-def _identify(entry: CorpusEntry) -> tuple[str, int | None, str | None]:
-    """(video_id, size, problem). Inputs that cannot be read are keyed by their uri."""
-    if entry.problem is None and entry.path.is_file():
+def _identify(entry: CorpusEntry) -> tuple[str, int | None, str | None, FileIdentity | None]:
+    """(video_id, size, problem, identity). Inputs that cannot be read are keyed by their uri.
+    The file's identity is taken before and after hashing: a file that changes while it is
+    hashed is a problem, not an id."""
+    problem = entry.problem
+    if problem is None:
         try:
-            return sha256_file(entry.path), entry.path.stat().st_size, None
-        except OSError as exc:
-            problem = f"{entry.uri}: unreadable ({exc.strerror or type(exc).__name__})"
-    else:
-        problem = entry.problem or f"{entry.uri}: not a regular file"
-    return "uri-" + sha256_bytes(entry.uri.encode())[:59], None, problem
+            if entry.path.is_file():
+                before = FileIdentity.of(entry.path)
+                digest = sha256_file(entry.path)
+                changed = before.changes(entry.path)
+                if changed is None:
+                    return digest, before.size_bytes, None, before
+                problem = f"{printable(entry.uri)}: {changed} while it was hashed"
+            else:
+                problem = f"{printable(entry.uri)}: not a regular file"
+        except PATH_ERRORS as exc:
+            problem = f"{printable(entry.uri)}: unreadable ({path_error(exc)})"
+    return "uri-" + sha256_bytes(entry.uri.encode("utf-8", "surrogateescape"))[:59], None, problem, None

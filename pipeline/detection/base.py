@@ -54,6 +54,9 @@ class DetectorConfig:
     model_file: str | None = field(default=None, metadata=NOT_OUTPUT)
     # onnxruntime intra-op threads per session (0: all cores). Speed only.
     threads: int = field(default=0, metadata=NOT_OUTPUT)
+    # Load a model whose sha256 is not pinned (pipeline/detection/pins.py); the detector
+    # version then says "unpinned", so the choice is in the output's identity already.
+    allow_unknown_model: bool = field(default=False, metadata=NOT_OUTPUT)
 
 
 class Detector(abc.ABC):

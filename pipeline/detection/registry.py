@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pipeline.detection.base import Detector, DetectorConfig
+from pipeline.detection.pins import UNPINNED, check_model
 from pipeline.errors import ModelNotFoundError
 from pipeline.fsutil import atomic_write_bytes, sha256_file
 
@@ -83,7 +84,9 @@ def model_path(config: DetectorConfig) -> Path:
 def detector_version(config: DetectorConfig) -> str:
     """The detector's identity: its label and its model file's sha256 prefix (no model is loaded)."""
     path, label = model_identity(config)
-    return f"{label}:{_file_sha(path)[:16]}"
+    sha = _file_sha(path)
+    pinned = check_model(path, sha, config.allow_unknown_model)
+    return f"{label}:{sha[:16]}" if pinned else f"{label}:{UNPINNED}:{sha[:16]}"
 
 
 def model_sha256(config: DetectorConfig) -> str:
@@ -96,5 +99,7 @@ def make_detector(config: DetectorConfig) -> Detector:
     key = (config, module.runtime_key())
     with _lock:
         if key not in _loaded:
-            _loaded[key] = module.load(config, model_identity(config)[0])
+            path = model_identity(config)[0]
+            check_model(path, sha256_file(path), config.allow_unknown_model)  # the bytes about to load
+            _loaded[key] = module.load(config, path)
         return _loaded[key]

@@ -25,6 +25,7 @@ from pipeline.errors import MediaError, TransientError, VideoTimeout
 
 FFMPEG_ENV = "FACECORPUS_FFMPEG"
 _PTS_RE = re.compile(rb"\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[0-9.e+-]+)")
+_SIZE_RE = re.compile(rb" s:(\d+)x(\d+) ")
 # Every sampling command writes raw RGB frames as PPM to its stdout, keeping the source timestamps.
 OUTPUT_KWARGS: dict[str, object] = {
     "format": "image2pipe",
@@ -94,6 +95,7 @@ def run_frames(argv: list[str], name: str, deadline: Deadline | None) -> Iterato
             pts = stderr.pts_of(index)
             if pts is None:
                 break
+            _same_size(name, index, pts[2], image)
             yield image, pts[0], pts[1]
             index += 1
     finally:
@@ -110,6 +112,17 @@ def run_frames(argv: list[str], name: str, deadline: Deadline | None) -> Iterato
         raise TransientError(f"{name}: ffmpeg was killed by signal {-rc}")
     if rc != 0 and index == 0:
         raise MediaError(f"{name}: ffmpeg could not decode it ({stderr.last_error()})")
+
+
+def _same_size(name: str, index: int, decoded: tuple[int, int] | None, image: np.ndarray) -> None:
+    """ffmpeg scales every output frame to the first one's size (its PPM encoder has one
+    size; ``-noautoscale`` crashes it, measured with 9.0): a frame decoded at another size
+    would be detected at the wrong resolution, so the input is refused, named."""
+    if decoded is not None and decoded != (image.shape[1], image.shape[0]):
+        raise MediaError(
+            f"{name}: the resolution changes mid-stream ({image.shape[1]}x{image.shape[0]} -> {decoded[0]}x{decoded[1]} "
+            f"at sampled frame {index}); frames at full resolution cannot be had from one decode: not supported"
+        )
 
 
 class _Watchdog:
@@ -138,7 +151,7 @@ class _StderrReader:
     """Drains ffmpeg's stderr on a thread; hands out showinfo pts in frame order."""
 
     def __init__(self, pipe) -> None:
-        self._pts: list[tuple[int, float]] = []
+        self._pts: list[tuple[int, float, tuple[int, int] | None]] = []
         self._tail: list[bytes] = []
         self._cond = threading.Condition()
         self._done = False
@@ -150,7 +163,9 @@ class _StderrReader:
             match = _PTS_RE.search(line)
             with self._cond:
                 if match:
-                    self._pts.append((int(match.group(2)), float(match.group(3))))
+                    size = _SIZE_RE.search(line)
+                    decoded = (int(size.group(1)), int(size.group(2))) if size else None
+                    self._pts.append((int(match.group(2)), float(match.group(3)), decoded))
                     self._cond.notify_all()
                 elif line.strip():
                     self._tail = (self._tail + [line.strip()])[-5:]
@@ -158,8 +173,8 @@ class _StderrReader:
             self._done = True
             self._cond.notify_all()
 
-    def pts_of(self, index: int) -> tuple[int, float] | None:
-        """(pts in stream ticks, pts_s) of output frame ``index``; None when ffmpeg ended first."""
+    def pts_of(self, index: int) -> tuple[int, float, tuple[int, int] | None] | None:
+        """(pts in stream ticks, pts_s, decoded size) of output frame ``index``; None when ffmpeg ended first."""
         with self._cond:
             self._cond.wait_for(lambda: len(self._pts) > index or self._done)
             return self._pts[index] if len(self._pts) > index else None

@@ -25,7 +25,7 @@ def iter_frames(path: Path, spec: SampleSpec, info: ProbeInfo, deadline: Deadlin
     :class:`VideoTimeout` when ``deadline`` passes (ffmpeg is killed), and
     :class:`TransientError` when ffmpeg dies of a signal nobody here sent.
     """
-    segments = seek_plan(path, spec, info)
+    segments = seek_plan(path, spec, info, deadline)
     if segments is None:
         with contextlib.closing(run_frames(build_command(path, spec, info), Path(path).name, deadline)) as frames:
             for index, (image, _, pts_s) in enumerate(frames):

@@ -33,6 +33,7 @@ import ffmpeg
 import numpy as np
 
 from pipeline.errors import MediaError
+from pipeline.media.confine import ffmpeg_input
 from pipeline.media.ffmpeg import OUTPUT_KWARGS, Deadline, Frame, ffmpeg_exe, run_frames
 from pipeline.media.probe import FrameIndex, ProbeInfo, frame_index
 from pipeline.media.spec import GRID_EPS, SampleSpec, build_command, sum_expr, uniform_targets
@@ -77,13 +78,13 @@ class _PlanMismatch(Exception):
     """A seeking run did not give the planned frames."""
 
 
-def seek_plan(path: Path, spec: SampleSpec, info: ProbeInfo) -> tuple[Segment, ...] | None:
+def seek_plan(path: Path, spec: SampleSpec, info: ProbeInfo, deadline: Deadline | None = None) -> tuple[Segment, ...] | None:
     """The runs that sample ``spec`` on ``path`` skipping what is not needed; None when
     one plain full pass is as cheap or the file cannot be planned (no trusted index,
     a time window, keyframes, a still)."""
     if spec.mode not in ("fps", "every", "uniform") or info.is_image or spec.start_s > 0 or spec.end_s is not None:
         return None
-    index = frame_index(path)
+    index = frame_index(path, deadline)
     if index is None:
         return None
     width, height = info.display_size_px
@@ -160,14 +161,14 @@ def _seek_s(index: FrameIndex, key: int) -> float:
     return round(at_s - index.start_time_s, 6)
 
 
-def segment_command(path: Path, segment: Segment) -> list[str]:
+def segment_command(path: Path, segment: Segment, container: str = "") -> list[str]:
     """The ffmpeg argv for one run of a sampling plan (built by ffmpeg-python)."""
-    input_kwargs: dict[str, object] = {}
+    url, input_kwargs = ffmpeg_input(path, container)
     if segment.seek_s is not None:
         input_kwargs.update(ss=f"{segment.seek_s:.6f}", noaccurate_seek=None)
     if (drop := segment.drop_expr()) is not None:
         input_kwargs["bsf:v"] = f"noise=drop='{drop}'"
-    stream = ffmpeg.input(str(path), **input_kwargs).video
+    stream = ffmpeg.input(url, **input_kwargs).video
     stream = stream.filter("select", sum_expr([f"eq(pts,{pts})" for pts in segment.pts])).filter("showinfo")
     output_kwargs = {**OUTPUT_KWARGS, "frames:v": len(segment.pts)}
     out = ffmpeg.output(stream, "pipe:", **output_kwargs).global_args("-nostdin", "-hide_banner")

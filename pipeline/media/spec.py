@@ -19,6 +19,7 @@ from pathlib import Path
 
 import ffmpeg
 
+from pipeline.media.confine import ffmpeg_input
 from pipeline.media.ffmpeg import OUTPUT_KWARGS, ffmpeg_exe
 from pipeline.media.probe import ProbeInfo
 
@@ -79,7 +80,8 @@ def build_command(path: Path, spec: SampleSpec, info: ProbeInfo) -> list[str]:
         input_kwargs["ss"] = spec.start_s
     if spec.end_s is not None and not info.is_image:
         input_kwargs["to"] = spec.end_s
-    stream = ffmpeg.input(str(path), **input_kwargs).video
+    url, confine = ffmpeg_input(path, info.container)
+    stream = ffmpeg.input(url, **confine, **input_kwargs).video
     select = _select_expr(spec, info)
     if select:
         stream = stream.filter("select", select)

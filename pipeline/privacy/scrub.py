@@ -21,7 +21,7 @@ from pipeline.alignment.crops import CROPS_DIR
 from pipeline.config import REPORT_DIR, Options
 from pipeline.corpus.erasures import SCOPE_VIDEO
 from pipeline.corpus.plan import BATCHES_DIR, SNAPSHOTS_DIR
-from pipeline.fsutil import atomic_write_bytes, table_bytes
+from pipeline.fsutil import Publication, atomic_write_bytes, table_bytes
 from pipeline.privacy.select import Selected
 from pipeline.runs.snapshot import PROBE_FILE, SNAPSHOT_FILE
 from pipeline.stages.workdir import CURATION_DIR, WORK_DIR
@@ -102,16 +102,17 @@ def drop_erased_rows(folder: Path, erased: Selected, scope: str) -> int:
     ``*face_id*`` column: embeddings, pairs) without the rows naming an erased face (or, scope video,
     an erased video in a ``*video_id*`` column); the number of tables rewritten."""
     changed = 0
-    for path in sorted(Path(folder).glob("*.parquet")):
-        table = pq.read_table(path)
-        hit = pa.array([False] * table.num_rows)
-        for name in table.column_names:
-            ids = erased.face_ids if "face_id" in name else erased.video_ids if "video_id" in name and scope == SCOPE_VIDEO else None
-            if ids and is_text(table[name].type):
-                hit = pc.or_(hit, pc.fill_null(pc.is_in(table[name], value_set=pa.array(sorted(ids), pa.string())), False))
-        if pc.any(hit).as_py():
-            atomic_write_bytes(path, table_bytes(table.filter(pc.invert(hit))))
-            changed += 1
+    with Publication(Path(folder)) as publication:  # the folder's tables stay one unit (manifests.json)
+        for path in sorted(Path(folder).glob("*.parquet")):
+            table = pq.read_table(path)
+            hit = pa.array([False] * table.num_rows)
+            for name in table.column_names:
+                ids = erased.face_ids if "face_id" in name else erased.video_ids if "video_id" in name and scope == SCOPE_VIDEO else None
+                if ids and is_text(table[name].type):
+                    hit = pc.or_(hit, pc.fill_null(pc.is_in(table[name], value_set=pa.array(sorted(ids), pa.string())), False))
+            if pc.any(hit).as_py():
+                publication.write(path.name, table_bytes(table.filter(pc.invert(hit))))
+                changed += 1
     return changed
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.fsutil import atomic_write_bytes, sha256_bytes, table_bytes
+from pipeline.fsutil import Publication, check_published, sha256_bytes, table_bytes
 from schemas.manifests import (
     CROP_LOCATIONS,
     CROP_LOCATIONS_SCHEMA,
@@ -72,24 +72,25 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
     """Pack ``dataset_dir`` (manifests + loose crops) into ``out_dir``; unchanged files are not rewritten."""
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     faces = pq.read_table(dataset_dir / FACES_MANIFEST)
+    check_published(dataset_dir, [VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST])
     shards, locations = [], []
     rewritten = 0
-    for number, rows in enumerate(_groups(dataset_dir, faces.to_pylist(), int(shard_mb * 1e6))):
-        name = f"faces-{number:06d}.tar"
-        data, members = _tar(dataset_dir, rows)
-        rewritten += atomic_write_bytes(out_dir / SHARDS_DIR / name, data, skip_if_same=True)
-        shards.append({"shard": f"{SHARDS_DIR}/{name}", "count": len(rows), "size_bytes": len(data), "sha256": sha256_bytes(data)})
-        locations += [{**m, "shard": f"{SHARDS_DIR}/{name}"} for m in members]
-    _remove_stale_shards(out_dir, {s["shard"] for s in shards})
-    atomic_write_bytes(out_dir / SHARD_INDEX, table_bytes(pa.Table.from_pylist(shards, schema=SHARD_INDEX_SCHEMA)), skip_if_same=True)
-    atomic_write_bytes(
-        out_dir / CROP_LOCATIONS, table_bytes(pa.Table.from_pylist(locations, schema=CROP_LOCATIONS_SCHEMA)), skip_if_same=True
-    )
-    for name in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST):
-        atomic_write_bytes(out_dir / name, (dataset_dir / name).read_bytes(), skip_if_same=True)
-    for name in GROUP_MANIFESTS:  # Curation II's tables, when the dataset has them (curate.embedder none: no embeddings)
-        if (dataset_dir / name).is_file():
-            atomic_write_bytes(out_dir / name, (dataset_dir / name).read_bytes(), skip_if_same=True)
+    # One unit: a pack killed midway leaves its files pending in manifests.json, which readers refuse.
+    with Publication(out_dir) as release:
+        for number, rows in enumerate(_groups(dataset_dir, faces.to_pylist(), int(shard_mb * 1e6))):
+            name = f"{SHARDS_DIR}/faces-{number:06d}.tar"
+            data, members = _tar(dataset_dir, rows)
+            rewritten += release.write(name, data)
+            shards.append({"shard": name, "count": len(rows), "size_bytes": len(data), "sha256": sha256_bytes(data)})
+            locations += [{**m, "shard": name} for m in members]
+        _remove_stale_shards(release, {s["shard"] for s in shards})
+        release.write(SHARD_INDEX, table_bytes(pa.Table.from_pylist(shards, schema=SHARD_INDEX_SCHEMA)))
+        release.write(CROP_LOCATIONS, table_bytes(pa.Table.from_pylist(locations, schema=CROP_LOCATIONS_SCHEMA)))
+        for name in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST):
+            release.write(name, (dataset_dir / name).read_bytes())
+        for name in GROUP_MANIFESTS:  # Curation II's tables, when the dataset has them (curate.embedder none: no embeddings)
+            if (dataset_dir / name).is_file():
+                release.write(name, (dataset_dir / name).read_bytes())
     return PackSummary(len(shards), faces.num_rows, sum(s["size_bytes"] for s in shards), rewritten)
 
 
@@ -137,7 +138,7 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     return offset
 
 
-def _remove_stale_shards(out_dir: Path, keep: set[str]) -> None:
-    for path in (out_dir / SHARDS_DIR).glob("faces-*.tar"):
+def _remove_stale_shards(release: Publication, keep: set[str]) -> None:
+    for path in (release.out_dir / SHARDS_DIR).glob("faces-*.tar"):
         if f"{SHARDS_DIR}/{path.name}" not in keep:
-            path.unlink()
+            release.remove(f"{SHARDS_DIR}/{path.name}")

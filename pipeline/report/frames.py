@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import polars as pl
 
+from pipeline.media.confine import ffmpeg_input_argv
 from pipeline.media.ffmpeg import ffmpeg_exe
 from pipeline.report.caps import JPEG_QUALITY, STRIP_FRAMES, STRIP_PX
 from pipeline.report.data import spread
@@ -68,7 +69,7 @@ def _frame_image(source: Path | None, is_image: bool, frame: dict) -> tuple[np.n
     if source is None:
         return _blank(width, height), "source video not available (no corpus given, or not found): boxes on a blank frame"
     seek = [] if is_image else ["-copyts", "-ss", f"{max(0.0, frame['pts_s'] - SEEK_EARLY_S):.6f}"]
-    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *seek, "-i", str(source), "-frames:v", "1",
+    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *seek, *ffmpeg_input_argv(source), "-frames:v", "1",
                "-vf", f"scale={width}:{height}", "-f", "image2pipe", "-c:v", "png", "-"]  # fmt: skip
     try:
         result = subprocess.run(command, capture_output=True, timeout=FRAME_TIMEOUT_S, check=False)

@@ -12,6 +12,7 @@ from pipeline.curate.dataset import CurationCounts
 from pipeline.errors import CorpusError
 from pipeline.records import Status
 from pipeline.runs.admit import admit
+from pipeline.runs.lock import dataset_lock
 from pipeline.runs.manifests import curate_and_write
 from pipeline.stages.base import StageCounts
 from pipeline.stages.video import VideoOutcome, VideoPass
@@ -108,17 +109,18 @@ def run_extract(
     DVC align stage; ``facecorpus curate`` does the rest). ``policy``: videos it excludes
     are never decoded, erased ones left out (``pipeline/runs/admit.py``)."""
     started = time.perf_counter()
-    admission = admit(extract, policy)
-    inputs = list(admission.admitted)
-    if not inputs and not admission.excluded and not admission.denied:
-        raise CorpusError(f"corpus {extract.corpus}: no inputs (an empty folder or manifest)")
-    job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
-    outcomes = list(job.run(progress(inputs) if progress else inputs))
-    counts = {stage.name: stage.counts for stage in job.stages}
-    curation = None
-    if align and merge:
-        curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions(), admission)
-        counts |= curate_counts
+    with dataset_lock(extract.out_dir if align else extract.detect_dir):
+        admission = admit(extract, policy)
+        inputs = list(admission.admitted)
+        if not inputs and not admission.excluded and not admission.denied:
+            raise CorpusError(f"corpus {extract.corpus}: no inputs (an empty folder or manifest)")
+        job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
+        outcomes = list(job.run(progress(inputs) if progress else inputs))
+        counts = {stage.name: stage.counts for stage in job.stages}
+        curation = None
+        if align and merge:
+            curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate or CurateOptions(), admission)
+            counts |= curate_counts
     return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation, len(admission.excluded))
 
 
@@ -133,7 +135,8 @@ def run_curate(extract: ExtractOptions, curate: CurateOptions, policy: PolicyOpt
     missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
     if missing:
         raise ValueError(f"no stored detections or crops for {len(missing)} videos ({', '.join(missing[:5])}): run detect and align first")
-    curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate, admission)
+    with dataset_lock(extract.out_dir):
+        curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate, admission)
     counts = {stage.name: stage.counts for stage in job.stages} | curate_counts
     return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation, len(admission.excluded))
 

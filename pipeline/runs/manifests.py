@@ -17,7 +17,7 @@ from pipeline.curate.groups import CorpusGroups, Grouped, GroupParams, Previous
 from pipeline.curate.splits import SplitRatios
 from pipeline.curate.video import CuratedVideo, CurateVideos
 from pipeline.embedding.registry import same_person_distance
-from pipeline.fsutil import atomic_write_bytes, table_bytes
+from pipeline.fsutil import publish_tables, table_bytes
 from pipeline.records import VideoRecord, to_table
 from pipeline.runs.admit import Admission
 from pipeline.stages.base import StageCounts
@@ -118,9 +118,11 @@ def write_manifests(
     ]
     if embedder is not None:
         tables.append((EMBEDDINGS_MANIFEST, embeddings, embeddings.to_arrow().schema))
-    for name, frame, schema in tables:
-        table = frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema)
-        atomic_write_bytes(Path(out_dir) / name, table_bytes(table), skip_if_same=True)
+    published = {
+        name: table_bytes(frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema)) for name, frame, schema in tables
+    }
+    # One unit: a reader never sees a new videos beside old faces.
+    publish_tables(Path(out_dir), published)
     return _with_groups(result, grouped)
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.corpus.snapshot import VideoInput
-from pipeline.errors import MediaError
-from pipeline.media.probe import probe
+from pipeline.errors import InputChanged, MediaError
+from pipeline.media.isolate import probe_within
 from pipeline.records import ErrorKind, Status
 from pipeline.stages.base import Stage
 from schemas.manifests import PROBE_SCHEMA
@@ -44,7 +44,9 @@ class ProbeStage(Stage[VideoInput, ProbeRecord]):
     def process(self, item: VideoInput) -> ProbeRecord:
         if item.problem:
             raise MediaError(item.problem)
-        m = probe(item.entry.path).media_info()
+        if (changed := item.changed()) is not None:
+            raise InputChanged(changed)
+        m = probe_within(item.entry.path, None).media_info()
         return ProbeRecord(
             item.video_id,
             item.entry.uri,

@@ -19,10 +19,11 @@ import pyarrow as pa
 
 from pipeline.config import ExtractOptions
 from pipeline.corpus.snapshot import VideoInput
-from pipeline.errors import MediaError
+from pipeline.errors import InputChanged, MediaError
 from pipeline.media.ffmpeg import Deadline
+from pipeline.media.isolate import probe_ready, probe_within
 from pipeline.media.prefetch import prefetch
-from pipeline.media.probe import ProbeInfo, probe
+from pipeline.media.probe import DEFAULT_MAX_PIXELS, ProbeInfo
 from pipeline.media.sampling import iter_frames
 from pipeline.records import CropRecord, DetectionRecord, DetectOutcome, ErrorKind, Status, VideoRecord, group_by
 from pipeline.stages.align import AlignParams, AlignStage, FrameFaces
@@ -97,6 +98,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         align: AlignStage | None,
         timeout_s: float | None = None,
         frames: FrameSignatureStage | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         **kwargs,
     ) -> None:
         """``align=None`` runs the detect stage only (the DVC detect stage); ``frames=None``
@@ -107,6 +109,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         self.align = align
         self.frames = frames
         self.timeout_s = timeout_s
+        self.max_pixels = max_pixels
 
     @classmethod
     def build(
@@ -130,7 +133,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 AlignParams(extract.align_config(), extract.crop_format_config()), extract.out_dir, upstream={"detect": detect.fingerprint}
             )
         frames = FrameSignatureStage(FrameParams(extract.sampling()), extract.detect_dir) if signatures else None
-        return cls(detect, aligner, timeout_s=timeout_s, frames=frames, retries=retries, backoff_s=backoff_s)
+        return cls(detect, aligner, timeout_s=timeout_s, frames=frames, max_pixels=extract.max_pixels, retries=retries, backoff_s=backoff_s)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -172,15 +175,19 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 if self.align is not None and crops is None:
                     crops = self.align.save_crops(vid, [])
                 return self._outcome(det, crops, frames)
-        info = probe(item.entry.path)
-        # The model loads (once per process) before the clock starts: the timeout is the decoder's.
+        # The model loads (once per process) and the probe child starts (once per thread, again after
+        # a kill: 1.1-1.7 s on a busy machine) before the clock starts: the timeout is the input's.
         self.detect.ready()
         if self.frames is not None:
             self.frames.ready()
+        probe_ready()
         deadline = Deadline.after(self.timeout_s) if self.timeout_s else None
+        _unchanged(item)
+        info = probe_within(item.entry.path, deadline, self.max_pixels)
         stored = group_by(det.records(), "frame_index") if det is not None else None
         aligner = self.align if crops is None else None
         pass_ = self._decode_through(item, info, _Wanted(stored, want_frames, aligner), deadline)
+        _unchanged(item)  # nothing is stored under video_id unless the decoded bytes were the hashed ones
         if det is None:
             det = self.detect.save(self.detect.outcome(vid, info, pass_.frames, len(pass_.detections)), pass_.detections)
         elif pass_.frames != det.outcome.frames_sampled:
@@ -232,6 +239,11 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         preset = self.align.params.align.text if self.align else ""
         fingerprint = self.align.fingerprint if self.align else ""
         return VideoOutcome(det.outcome, det.detections, crops, preset, fingerprint, frames)
+
+
+def _unchanged(item: VideoInput) -> None:
+    if (changed := item.changed()) is not None:
+        raise InputChanged(changed)
 
 
 @dataclass(frozen=True)

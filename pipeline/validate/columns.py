@@ -20,12 +20,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.fsutil import check_published
 from pipeline.validate.arrow import finite_flags, float_matrix, float_vector, object_column, with_computed
 from pipeline.validate.curation import face_facts, near_duplicate_ok, tracks_table
 from pipeline.validate.files import crop_file_facts
 from schemas.contracts import crops, faces, run, shards, videos
 from schemas.contracts.limits import ContractLimits
-from schemas.manifests import FACES_MANIFEST, TRACKS_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, TIMELINE_SLACK_FRAMES, TIMELINE_SLACK_SHARE, TRACKS_MANIFEST, VIDEOS_MANIFEST
 
 PRESET_SIZE_PATTERN = r"^[^:]+:(\d+):"
 CROP_PATH_PARTS_PATTERN = r"^crops/([0-9a-f]{2})/([0-9a-f]{64})\.[a-z]+$"
@@ -41,6 +42,7 @@ class DatasetTables:
 
 def load_dataset(dataset_dir: Path) -> DatasetTables:
     dataset_dir = Path(dataset_dir)
+    check_published(dataset_dir, [VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST])
     tables = []
     for name in (VIDEOS_MANIFEST, FACES_MANIFEST):
         path = dataset_dir / name
@@ -63,8 +65,20 @@ def videos_table(data: DatasetTables, limits: ContractLimits) -> pa.Table:
         "chk_faces_found": float_vector(table, "faces_found"),
         "chk_faces_rows": _faces_per_video(table, data.faces),
         "chk_near_duplicate_ok": near_duplicate_ok(table),
+        "chk_timeline_excess_frames": _timeline_excess_frames(table),
     }
     return with_computed(table, computed, videos.COMPUTED)
+
+
+def _timeline_excess_frames(table: pa.Table) -> np.ndarray:
+    """How many frames duration_s x fps misses frame_count by, beyond the slack (<= 0: plausible);
+    a still: its distance from 1 frame and 0 s. NaN where a figure is missing (failed rows)."""
+    duration, fps, frames = (float_vector(table, c) for c in ("duration_s", "fps", "frame_count"))
+    image = table.column("is_image").to_pylist() if "is_image" in table.column_names else [None] * table.num_rows
+    still = np.array([v is True for v in image], dtype=bool)
+    moving = np.where(fps > 0, np.abs(duration * fps - frames) - np.maximum(TIMELINE_SLACK_FRAMES, TIMELINE_SLACK_SHARE * frames), 1.0)
+    moving = np.where(np.isnan(fps) | np.isnan(duration) | np.isnan(frames), np.nan, moving)
+    return np.where(still, np.abs(frames - 1) + np.abs(duration), moving)
 
 
 def _faces_per_video(videos_: pa.Table, faces_: pa.Table) -> np.ndarray:

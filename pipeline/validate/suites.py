@@ -173,6 +173,8 @@ def validate_dataset(
         key = reuse_key(Path(dataset_dir), limits, partition_rows, [spec.contract.NAME for spec in specs], build_docs)
         if (stored := _stored_report(Path(dataset_dir), Path(reports_dir) / REPORT_NAME, key, started)) is not None:
             return stored
+    # A validation that fails or raises must not leave the last run's "passed" beside new data.
+    (Path(reports_dir) / REPORT_NAME).unlink(missing_ok=True)
     data = load_dataset(Path(dataset_dir))
     suites, runs, summaries = _run_suites(data, specs, limits, partition_rows)
     docs = None

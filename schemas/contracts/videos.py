@@ -15,7 +15,15 @@ SCHEMA = VIDEOS_SCHEMA
 VIDEO_ID_PATTERN = r"^(?:[0-9a-f]{64}|uri-[0-9a-f]{59})$"
 STATUSES = ("ok", "failed", "excluded")
 # chk_status: status as a plain object column, so row conditions never meet pandas' NA.
-OWN_COMPUTED = ("chk_status", "chk_frame_min_side_px", "chk_frames_sampled", "chk_faces_found", "chk_faces_rows", "chk_near_duplicate_ok")
+OWN_COMPUTED = (
+    "chk_status",
+    "chk_frame_min_side_px",
+    "chk_frames_sampled",
+    "chk_faces_found",
+    "chk_faces_rows",
+    "chk_near_duplicate_ok",
+    "chk_timeline_excess_frames",
+)
 COMPUTED = suite_computed(SCHEMA, OWN_COMPUTED)
 
 
@@ -65,6 +73,11 @@ def checks(limits: ContractLimits) -> list[Check]:
             "videos.faces_found_matches_faces",
             "faces_found equals the video's rows in faces.parquet",
             gxe.ExpectColumnPairValuesToBeEqual(column_A="chk_faces_found", column_B="chk_faces_rows"),
+        ),
+        error(
+            "videos.timeline_plausible",
+            "an ok video's duration_s x fps is within 2 frames or 5% of frame_count (a still: 1 frame, no duration)",
+            gxe.ExpectColumnValuesToBeBetween(column="chk_timeline_excess_frames", max_value=0, **_when("ok")),
         ),
         error(
             "videos.near_duplicate_of_known",

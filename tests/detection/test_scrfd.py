@@ -166,6 +166,8 @@ def no_network(monkeypatch):
 
 
 def config_for(models_root: Path, **kw) -> DetectorConfig:
+    """The test packs hold models made here, which no pin knows: accepted explicitly."""
+    kw.setdefault("allow_unknown_model", True)
     return DetectorConfig(name="insightface", models_root=models_root, model_pack=PACK, **kw)
 
 
@@ -264,7 +266,18 @@ def test_version_names_pack_file_and_hash(models_root):
     detector = make_detector(config)
     assert scrfd_model_path(config) == models_root / PACK / "det_test.onnx" == detector.model_path
     version = detector_version(config)
-    assert version == f"insightface-scrfd:{PACK}/det_test.onnx:{sha256_file(detector.model_path)[:16]}"
+    assert version == f"insightface-scrfd:{PACK}/det_test.onnx:unpinned:{sha256_file(detector.model_path)[:16]}"
+
+
+def test_an_unpinned_model_is_refused_before_loading(models_root):
+    from pipeline.detection.pins import UnknownModelError
+    from pipeline.detection.registry import detector_version
+
+    config = config_for(models_root, allow_unknown_model=False, det_max_side=320)
+    with pytest.raises(UnknownModelError, match=r"det_test.onnx: sha256 [0-9a-f]{64} is not a pinned model"):
+        make_detector(config)
+    with pytest.raises(UnknownModelError):
+        detector_version(config)  # so no fingerprint, no manifest row names it either
 
 
 def test_first_sorted_det_file_is_used_and_other_onnx_ignored(tmp_path):

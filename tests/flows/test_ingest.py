@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -143,7 +144,8 @@ def test_a_hung_or_slow_input_is_killed_at_the_timeout_and_the_flow_completes(pr
     videos = {r["uri"]: r for r in pl.read_parquet(tmp_path / "out" / "videos.parquet").iter_rows(named=True)}
     assert videos["good.jpg"]["status"] == "ok"
     assert (videos["stream.mp4"]["status"], videos["stream.mp4"]["error"]) == ("failed", "stream.mp4: not a regular file")
-    assert videos["long.mp4"]["error"] == "long.mp4: still decoding after the 1.5 s timeout; ffmpeg was killed"
+    # The deadline covers every step on the input (probe, index, decode): which one it caught depends on the load.
+    assert re.fullmatch(r"long.mp4: still (probing|indexing|decoding) after the 1.5 s timeout.*", videos["long.mp4"]["error"])
     assert videos["long.mp4"]["error_kind"] == "timeout"
     assert report.failed == 2 and report.gate_passed
 

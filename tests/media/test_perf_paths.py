@@ -232,7 +232,7 @@ def _shifted(index: FrameIndex, from_position: int) -> FrameIndex:
 def test_a_wrong_index_falls_back_to_the_one_pass(clips, monkeypatch, seek_always, lie_from):
     path, spec = clips["short_gop"], SampleSpec.parse("fps:0.5")
     true_index = frame_index(path)
-    monkeypatch.setattr(seek, "frame_index", lambda p: _shifted(true_index, lie_from))
+    monkeypatch.setattr(seek, "frame_index", lambda p, deadline=None: _shifted(true_index, lie_from))
     assert seek_plan(path, spec, probe(path)) is not None
     assert sampled(path, spec) == one_pass(path, spec)
 

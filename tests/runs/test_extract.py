@@ -111,7 +111,7 @@ def test_bad_inputs_become_failed_rows_and_the_run_goes_on(bad_corpus, tmp_path)
     assert status["zero.mp4"] == ("failed", "zero.mp4: empty file (0 bytes)")
     assert status["notes.mp4"] == ("failed", "notes.mp4: not a readable video or image (Invalid data found when processing input)")
     assert status["truncated.mp4"][0] == "failed" and status["truncated.mp4"][1].startswith("truncated.mp4: ")
-    assert status["dangling.mp4"] == ("failed", "dangling.mp4: file not found")
+    assert status["dangling.mp4"] == ("failed", "dangling.mp4: dangling link")
     assert status["pipe.mp4"] == ("failed", "pipe.mp4: not a regular file")
     assert summary.videos_ok == 1 and summary.videos_failed == 5
     assert pl.read_parquet(tmp_path / "out" / "faces.parquet").height == 2

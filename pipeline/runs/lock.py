@@ -1,0 +1,63 @@
+"""One run at a time per dataset folder: a file lock (``filelock``) at ``<out>/.lock``.
+
+Two runs on one ``--out`` would both do all the work and the last writer would win
+while both report success. Every command that writes a dataset folder holds its lock
+(``with dataset_lock(out):``); a second one waits up to ``wait_s`` and then refuses,
+naming the holder (host, pid, command, since when, from ``<out>/.lock.holder``).
+Other writers (forget, gc) take the same lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+LOCK_NAME = ".lock"
+HOLDER_NAME = ".lock.holder"
+
+
+class DatasetLocked(RuntimeError):
+    """Another run holds the dataset folder's lock."""
+
+
+@contextlib.contextmanager
+def dataset_lock(out_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold ``out_dir``'s lock for the block; wait at most ``wait_s`` seconds for it, then
+    raise :class:`DatasetLocked` naming the holder. The lock is the OS's (fcntl): a killed
+    holder releases it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out_dir / LOCK_NAME)
+    try:
+        lock.acquire(timeout=wait_s)
+    except Timeout:
+        raise DatasetLocked(f"{out_dir}: another run holds this dataset's lock ({holder(out_dir)}); wait for it or stop it") from None
+    try:
+        (out_dir / HOLDER_NAME).write_text(json.dumps(_me()), encoding="utf-8")
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            (out_dir / HOLDER_NAME).unlink()
+        lock.release()
+
+
+def holder(out_dir: Path) -> str:
+    """Who holds ``out_dir``'s lock, in words (as its holder wrote it)."""
+    try:
+        who = json.loads((Path(out_dir) / HOLDER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "holder unknown"
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(who.get("since", 0)))
+    return f"pid {who.get('pid')} on {who.get('host')}, `{who.get('command')}`, since {since}"
+
+
+def _me() -> dict[str, object]:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv)[:200], "since": time.time()}
