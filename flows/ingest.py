@@ -170,7 +170,7 @@ def _section_model(kind: type) -> type[BaseModel]:
 
 
 # The flow's parameter, typed (the Prefect UI shows a form, one group per params.yaml section);
-# made from pipeline/config.py's sections, so each option is still defined once.
+# made from pipeline/config/'s sections, so each option is still defined once.
 # ("validate" is also a BaseModel method: the field is ``validate_``, named "validate" in JSON.)
 IngestParameters = create_model(
     "IngestParameters",

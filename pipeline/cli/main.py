@@ -5,7 +5,7 @@ sample-corpus; ``dvc``: the DVC stages and release; ``curate``: curate, select;
 ``validate``; ``report``; ``privacy``: forget, audit, gc). The console
 script is ``flows.cli:main``, which adds the Prefect commands (``ingest``,
 ``serve``, ``retry-failed``) so that ``pipeline`` never imports prefect. Every
-command's options come from ``pipeline/config.py`` through ``pipeline/cli/options.py``.
+command's options come from ``pipeline/config/`` through ``pipeline/cli/options.py``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Command-line flags made from the config's fields, and the one ``--params`` merge.
 
 A command lists the params.yaml keys it takes (``Flag("extract", "sample")``); each
-becomes ``--sample`` with the field's type, help and default (``pipeline/config.py``:
+becomes ``--sample`` with the field's type, help and default (``pipeline/config/``:
 the default shown is the default used), or a positional argument. Parsing merges,
 for every command alike: the defaults, then the ``--params`` file (every section
 and key checked), then the flags given. A required key that is still unset is an

@@ -1,13 +1,13 @@
 """What a corpus's dataset card states that its data cannot tell (params.yaml ``card``): its intended
 use and its limitations. ``facecorpus release`` refuses while either is unset: the card never invents them.
-A section of ``pipeline/config.py:Options`` (defined here, below the config, as ``policy`` is)."""
+A section of ``pipeline/config/:Options`` (defined here, below the config, as ``policy`` is)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 
-def _required(help: str):  # pipeline/config.py's option(..., required=True): no default, the help its flag shows
+def _required(help: str):  # pipeline/config/'s option(..., required=True): no default, the help its flag shows
     return field(default=None, metadata={"help": help, "choices": None, "required": True})
 
 

@@ -1,6 +1,6 @@
 """The responsible-data policy (params.yaml ``policy``): what a corpus entry must carry to enter the dataset.
 
-:class:`PolicyOptions` is the params section (``pipeline/config.py`` lists it with the
+:class:`PolicyOptions` is the params section (``pipeline/config/`` lists it with the
 others; its fields become flags); :meth:`PolicyOptions.violation` names the first rule an entry's corpus fields break, or
 None. Ingestion turns a violation into a ``videos.parquet`` row with status
 ``excluded`` and the reason (none of its frames decoded); ``facecorpus release``
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
-def _option(default, help: str):  # pipeline/config.py's option(): a default and the help its flag shows
+def _option(default, help: str):  # pipeline/config/'s option(): a default and the help its flag shows
     return field(default=default, metadata={"help": help, "choices": None, "required": False})
 
 
@@ -23,7 +23,7 @@ class PolicyOptions:
     rest, decoding none of their frames; ``facecorpus release`` refuses a face that lacks it), and
     the erasure log (``facecorpus forget``). Folder corpora carry licence, consent and source in a
     ``facecorpus.yaml`` sidecar (``pipeline/corpus/load.py``) or in a corpus manifest. A list
-    option is a bare ``tuple`` of text (``pipeline/config.py:coerce``)."""
+    option is a bare ``tuple`` of text (``pipeline/config/:coerce``)."""
 
     require_consent: bool = _option(False, "a video needs a consent value (and one of allowed_consent when that is set)")
     allowed_consent: tuple = _option((), "consent values accepted (YAML list or comma-separated); empty: any non-empty value")

@@ -1,4 +1,4 @@
-"""Curation II's options: the embedder, identities and splits (params.yaml ``curate``: ``pipeline/config.py:CurateOptions``
+"""Curation II's options: the embedder, identities and splits (params.yaml ``curate``: ``pipeline/config/:CurateOptions``
 inherits them, as ``ValidateOptions`` inherits the contract's limits), and the training view's group filters
 (``select``: ``SelectOptions`` inherits them)."""
 

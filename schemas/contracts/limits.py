@@ -15,7 +15,7 @@ def _limit(default: float, help: str):
 
 @dataclass(frozen=True)
 class ContractLimits:
-    # Each limit's help is what `facecorpus validate --help` shows (pipeline/config.py).
+    # Each limit's help is what `facecorpus validate --help` shows (pipeline/config/).
     max_failure_ratio: float = _limit(0.1, "error: share of the run's videos that may fail; also the ingest flow's gate")
     max_faces_per_frame: int = _limit(50, "warning: faces one sampled frame may hold")
     tiny_face_px: float = _limit(20.0, "a face whose box's shorter side is below this is tiny, px")

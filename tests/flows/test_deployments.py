@@ -69,7 +69,7 @@ def test_the_flow_parameters_are_typed_for_the_ui_form():
     sections = schema["definitions"]["IngestParameters"]["properties"]
     assert set(sections) == set(yaml.safe_load((REPO / "params.yaml").read_text()))
     sample = schema["definitions"]["ExtractOptions"]["properties"]["sample"]
-    assert sample["default"] == "fps:1" and "keyframes" in sample["description"]  # the option's help, from pipeline/config.py
+    assert sample["default"] == "fps:1" and "keyframes" in sample["description"]  # the option's help, from pipeline/config/
     try:
         IngestParameters.model_validate({"extract": {"sampel": "fps:2"}})
     except ValueError as error:

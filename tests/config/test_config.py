@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pipeline.config import SECTIONS, ExtractOptions, IngestOptions, Options, ValidateOptions, field_types, load_params, optional_fields
 from schemas.contracts.limits import ContractLimits
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_repository_params_file_parses():

@@ -11,16 +11,19 @@ flows and Dask workers. A default that comes with a component (the detector's th
 
 from __future__ import annotations
 
-import functools
 import os
-import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.alignment.crops import CROP_FORMATS, DEFAULT_CROP_FORMAT, DEFAULT_CROP_QUALITY, CropFormat
 from pipeline.alignment.presets import DEFAULT_PRESET, PRESETS, AlignConfig
+from pipeline.config.values import coerce as coerce
+from pipeline.config.values import default_of as default_of
+from pipeline.config.values import field_types as field_types
+from pipeline.config.values import option as option
+from pipeline.config.values import optional_fields as optional_fields
 from pipeline.corpus.card import CardOptions
 from pipeline.corpus.policy import PolicyOptions
 from pipeline.detection.base import (
@@ -40,12 +43,6 @@ from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
 
 # Where ``facecorpus report`` writes inside a dataset folder when report.out is unset.
 REPORT_DIR = "report"
-
-
-def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, required: bool = False) -> Any:
-    """A field of a params section: its default and the help its flag shows.
-    ``required``: no default; give it as a flag or in params.yaml."""
-    return field(default=default, metadata={"help": help, "choices": choices, "required": required})
 
 
 @dataclass(frozen=True)
@@ -360,51 +357,3 @@ def _section(kind: type, values: Mapping[str, Any] | None, where: str) -> Any:
             raise ValueError(f"{where}.{name}: expected {types[name].__name__}, got nothing")
         checked[name] = coerce(types[name], value, f"{where}.{name}")
     return kind(**checked)
-
-
-@functools.cache
-def field_types(kind: type) -> dict[str, type]:
-    """Each field's value type (``X | None`` -> X)."""
-    hints = typing.get_type_hints(kind)
-    return {f.name: next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)) for f in fields(kind)}
-
-
-@functools.cache
-def optional_fields(kind: type) -> frozenset[str]:
-    """The fields that may be None (unset)."""
-    hints = typing.get_type_hints(kind)
-    return frozenset(f.name for f in fields(kind) if type(None) in typing.get_args(hints[f.name]))
-
-
-def coerce(kind: type, value: Any, where: str) -> Any:
-    """``value`` as ``kind`` (ints as floats, numbers and paths as text where text is
-    expected); None stays None; anything else is an error naming ``where``."""
-    if value is None:
-        return None
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-    elif kind is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    elif kind is int and not isinstance(value, bool):
-        if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-            return int(value)
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-    elif kind is str and isinstance(value, (str, int, float, Path)) and not isinstance(value, bool):
-        return str(value)
-    elif kind is tuple and isinstance(value, (str, list, tuple)):
-        items = value.split(",") if isinstance(value, str) else value
-        if all(isinstance(v, str) for v in items):
-            return tuple(v.strip() for v in items if v.strip())
-    raise ValueError(f"{where}: expected {kind.__name__}, got {value!r}")
-
-
-def default_of(kind: type, name: str) -> Any:
-    f = next(f for f in fields(kind) if f.name == name)
-    return None if f.default is MISSING else f.default
