@@ -26,6 +26,7 @@ from pipeline.privacy.dvcstore import DvcStore
 from pipeline.privacy.scrub import drop_erased_rows, scrub_tree
 from pipeline.privacy.select import EMPTY, Selected, Target, select
 from pipeline.privacy.sweep import SweepResult, in_old_releases, sweep
+from pipeline.runs.lock import dataset_lock
 from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
 
 
@@ -37,7 +38,13 @@ class ForgetResult:
 
 
 def forget(options: Options, target: Target, reason: str, repo: Path | None = None, remote: str | None = None) -> ForgetResult:
-    """Erase ``target`` (``repo``: the git + DVC project whose cache and remote to clear; None: the tree only)."""
+    """Erase ``target`` (``repo``: the git + DVC project whose cache and remote to clear; None: the tree only),
+    holding the dataset's lock: no run writes the dataset meanwhile."""
+    with dataset_lock(options.extract.out_dir):
+        return _forget(options, target, reason, repo, remote)
+
+
+def _forget(options: Options, target: Target, reason: str, repo: Path | None, remote: str | None) -> ForgetResult:
     if not reason.strip():
         raise ValueError("forget needs --reason: the erasure log records why")
     if not options.policy.erasures:

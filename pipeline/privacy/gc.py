@@ -23,6 +23,7 @@ from pipeline.config import Options
 from pipeline.curate.video import CurateVideos
 from pipeline.privacy.scrub import work_roots
 from pipeline.runs.admit import admit
+from pipeline.runs.lock import dataset_lock
 from pipeline.stages.video import VideoPass
 from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
 
@@ -71,13 +72,19 @@ def find_orphans(options: Options) -> Orphans:
 
 
 def collect(options: Options, dry_run: bool = False) -> Orphans:
-    """Find the orphans and, unless ``dry_run``, remove them (then the emptied video folders)."""
-    orphans = find_orphans(options)
-    if not dry_run:
-        for folder in orphans.work:
-            shutil.rmtree(folder)
-            if folder.parent.is_dir() and not any(folder.parent.iterdir()):
-                folder.parent.rmdir()
-        for crop in orphans.crops:
-            crop.unlink()
+    """Find the orphans and, unless ``dry_run``, remove them (then the emptied video folders),
+    holding the dataset's lock: a run in progress is never swept from under it."""
+    if dry_run:
+        return find_orphans(options)
+    with dataset_lock(options.extract.out_dir):
+        return _remove(find_orphans(options))
+
+
+def _remove(orphans: Orphans) -> Orphans:
+    for folder in orphans.work:
+        shutil.rmtree(folder)
+        if folder.parent.is_dir() and not any(folder.parent.iterdir()):
+            folder.parent.rmdir()
+    for crop in orphans.crops:
+        crop.unlink()
     return orphans

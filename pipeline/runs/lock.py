@@ -4,7 +4,8 @@ Two runs on one ``--out`` would both do all the work and the last writer would w
 while both report success. Every command that writes a dataset folder holds its lock
 (``with dataset_lock(out):``); a second one waits up to ``wait_s`` and then refuses,
 naming the holder (host, pid, command, since when, from ``<out>/.lock.holder``).
-Other writers (forget, gc) take the same lock.
+Other writers (forget, gc) take the same lock. It is reentrant within a thread (forget
+holds it and calls ``run_curate``, which takes it again): one ``FileLock`` per folder.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ class DatasetLocked(RuntimeError):
     """Another run holds the dataset folder's lock."""
 
 
+# One FileLock per folder in this process: filelock counts a thread's nested acquisitions
+# of the same instance, where a second instance's flock would wait on the first.
+_LOCKS: dict[Path, FileLock] = {}
+
+
 @contextlib.contextmanager
 def dataset_lock(out_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
     """Hold ``out_dir``'s lock for the block; wait at most ``wait_s`` seconds for it, then
@@ -35,17 +41,20 @@ def dataset_lock(out_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
     holder releases it."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(out_dir / LOCK_NAME)
+    lock = _LOCKS.setdefault(out_dir.resolve(), FileLock(out_dir.resolve() / LOCK_NAME))
+    nested = lock.is_locked  # this thread holds it already: the outer holder's record stays
     try:
         lock.acquire(timeout=wait_s)
     except Timeout:
         raise DatasetLocked(f"{out_dir}: another run holds this dataset's lock ({holder(out_dir)}); wait for it or stop it") from None
     try:
-        (out_dir / HOLDER_NAME).write_text(json.dumps(_me()), encoding="utf-8")
+        if not nested:
+            (out_dir / HOLDER_NAME).write_text(json.dumps(_me()), encoding="utf-8")
         yield
     finally:
-        with contextlib.suppress(OSError):
-            (out_dir / HOLDER_NAME).unlink()
+        if not nested:
+            with contextlib.suppress(OSError):
+                (out_dir / HOLDER_NAME).unlink()
         lock.release()
 
 

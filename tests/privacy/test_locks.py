@@ -1,0 +1,60 @@
+"""forget and gc hold the dataset's lock (pipeline/runs/lock.py), as extract, curate and
+ingest do: while another process holds it they refuse, naming it, and touch nothing;
+the lock is reentrant within a thread (forget holds it and reruns curation, which takes it)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Options
+from pipeline.privacy.forget import forget
+from pipeline.privacy.gc import collect
+from pipeline.privacy.select import Target
+from pipeline.runs.lock import HOLDER_NAME, DatasetLocked, dataset_lock
+from tests.runs.test_hardening import _hold
+
+
+def _options(out: Path) -> Options:
+    options = Options()
+    return replace(
+        options,
+        extract=replace(options.extract, out=str(out)),
+        policy=replace(options.policy, erasures=str(out.parent / "erasures.parquet")),
+    )
+
+
+def test_forget_and_gc_refuse_while_another_process_holds_the_dataset(tmp_path):
+    out = tmp_path / "dataset"
+    orphan = out / "crops" / "orphan.png"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"kept while locked")
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(out), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        named = rf"another run holds this dataset's lock \(pid {holder.pid} on "
+        with pytest.raises(DatasetLocked, match=named):
+            collect(_options(out))
+        with pytest.raises(DatasetLocked, match=named):
+            forget(_options(out), Target("video", "v" * 16), "a request")
+        assert orphan.read_bytes() == b"kept while locked"
+        assert not (tmp_path / "erasures.parquet").exists()  # nothing recorded either
+    finally:
+        release.set()
+        holder.join(30)
+
+
+def test_the_lock_is_reentrant_in_a_thread_and_keeps_the_outer_holder(tmp_path):
+    with dataset_lock(tmp_path):
+        outer = json.loads((tmp_path / HOLDER_NAME).read_text())
+        with dataset_lock(tmp_path, wait_s=0):
+            assert json.loads((tmp_path / HOLDER_NAME).read_text()) == outer
+        assert json.loads((tmp_path / HOLDER_NAME).read_text()) == outer  # the inner exit left it
+    assert not (tmp_path / HOLDER_NAME).exists()
