@@ -23,6 +23,7 @@ import polars as pl
 from pipeline.config import Options
 from pipeline.corpus.erasures import Erasure, append_erasure
 from pipeline.privacy.dvcstore import DvcStore
+from pipeline.privacy.registry import drop_identities, erased_identities
 from pipeline.privacy.scrub import drop_erased_rows, scrub_tree
 from pipeline.privacy.select import EMPTY, Selected, Target, select
 from pipeline.privacy.sweep import SweepResult, in_old_releases, sweep
@@ -57,7 +58,9 @@ def _forget(options: Options, target: Target, reason: str, repo: Path | None, re
     swept = sweep(store, erased) if store is not None else SweepResult()
     erasure = _record(target, reason, erased, swept)
     append_erasure(Path(options.policy.erasures), erasure)
+    identities = erased_identities(options.extract.out_dir, erased.face_ids)  # before the faces go
     changes = scrub_tree(options, erased, target.scope)
+    changes += drop_identities(options.extract.out_dir, identities)  # before curation reads the registry
     faces_now = _rewrite(options)
     for folder in (options.extract.out_dir, options.select.out, options.pack.out):
         if folder and Path(folder).is_dir():
