@@ -33,10 +33,10 @@ def test_a_failed_shard_leaves_a_merged_dataset_a_report_naming_it_and_a_validat
     corpus, out = small_corpus(tmp_path / "corpus"), tmp_path / "out"
     real = flow_module.lib.run_shard
 
-    def run_shard(opts, shard, inputs, cores=None):
+    def run_shard(opts, shard, inputs, cores=None, progress=None):
         if any(i.entry.uri == "b_obama.jpg" for i in inputs):
             raise RuntimeError("worker lost")
-        return real(opts, shard, inputs, cores=cores)
+        return real(opts, shard, inputs, cores=cores, progress=progress)
 
     monkeypatch.setattr(flow_module.lib, "run_shard", run_shard)
     state = ingest(options(corpus, out, {"ingest": {"shard_videos": 1}, "validate": {"max_failure_ratio": 1.0}}), return_state=True)
