@@ -42,7 +42,7 @@ def _must_not_run(name: str):
 def nothing_upstream_runs(monkeypatch):
     """Decoding, the detector, alignment and the per-video curation stages all fail if called."""
     monkeypatch.setattr(video, "iter_frames", _must_not_run("the decoder"))
-    monkeypatch.setattr(video, "probe", _must_not_run("probing"))
+    monkeypatch.setattr(video, "probe_within", _must_not_run("probing"))
     monkeypatch.setattr(registry, "make_detector", _must_not_run("the detector"))
     monkeypatch.setattr(AlignStage, "process", _must_not_run("alignment"))
     monkeypatch.setattr(QualityStage, "process", _must_not_run("the quality stage"))
