@@ -133,7 +133,9 @@ def test_contracts_pass_and_warn_about_the_missing_original(grown, tmp_path):
 def test_a_group_spanning_two_splits_fails_the_contract(grown, tmp_path):
     out, *_ = grown
     broken = tmp_path / "broken"
-    shutil.copytree(out, broken, ignore=shutil.ignore_patterns("work", "curation", "reports", "manifests.json"))  # no commit file: a hand-edited copy
+    shutil.copytree(
+        out, broken, ignore=shutil.ignore_patterns("work", "curation", "reports", "manifests.json")
+    )  # no commit file: a hand-edited copy
     faces = pl.read_parquet(broken / FACES_MANIFEST)
     fake = faces["uri"] == "fake.mp4"
     other = next(s for s in ("train", "val", "test") if s != faces.filter(fake)["split_assigned"][0])
