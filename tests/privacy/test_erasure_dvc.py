@@ -111,7 +111,7 @@ def test_releasing_with_the_excluded_video_forced_in_is_refused(project, forced_
     assert "lin_manuel_miranda.png" in packed
     assert refused.returncode == 1 and "release refused" in refused.stdout
     assert "break the policy" in refused.stdout and "lin_manuel_miranda.png" in refused.stdout and "no consent" in refused.stdout
-    assert tags == ["v1"]
+    assert sorted(tags) == ["release@v1.0.0", "v1"]  # v1 and its artifact tag (issue 20); no v1.1
     assert "lin_manuel_miranda.png" not in repacked
     # Its forced-in work and crops were orphans (a video no longer admitted): gc listed and removed them.
     assert lin_id in listed and sum(lin_id in line for line in listed.splitlines()) == 5  # detect, frames, align, quality, tracks
