@@ -72,10 +72,9 @@ def _flow(options: Options):
 def _run(options: Options, only: list[str] | None = None) -> int:
     from flows.reaper import reap_on_exit
     from flows.server import announce, prefect_api
-    from pipeline.runs.lock import dataset_lock
 
     reap_on_exit()  # Prefect's temporary server dies with this command, even on SIGKILL
-    with dataset_lock(options.extract.out_dir), prefect_api() as which:
+    with prefect_api() as which:  # the flow holds the dataset's lock (flows/ingest.py)
         announce(which)
         state = _flow(options)(options.to_json(), only, return_state=True)
     if state.is_completed():

@@ -40,6 +40,7 @@ from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import TransientError
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.runs import ingest as lib
+from pipeline.runs.lock import dataset_lock
 
 FLOW_NAME = "ingest"
 # dashboard_address=None alone still starts the scheduler's HTTP server on :8787 (distributed's
@@ -197,6 +198,13 @@ def ingest(options: IngestParameters, only: list[str] | None = None) -> lib.Inge
     parsed.extract.check()
     parsed.curate.check()
     parsed.ingest.check()
+    # The flow holds the dataset's lock itself, so runs started by `serve` or a work pool are
+    # locked as the CLI's are: one writer per dataset folder (forget and gc wait or refuse).
+    with dataset_lock(parsed.extract.out_dir):
+        return _run(parsed, only, started)
+
+
+def _run(parsed: Options, only: list[str] | None, started: float) -> lib.IngestReport:
     plan = lib.prepare(parsed, only)
     logger = get_run_logger()
     logger.info("%d videos, %d with work to do, in %d shards", len(plan.inputs), plan.todo, len(plan.shards))
