@@ -44,7 +44,7 @@ def drop_identities(out: Path, identities: frozenset[str]) -> int:
             if not path.is_file():
                 continue
             table = pq.read_table(path)  # as written: its schema and metadata kept
-            hit = pa.array([False] * table.num_rows)
+            hit = pa.array([False] * table.num_rows, pa.bool_())  # typed: an empty table's mask is no null array
             for column in columns:
                 hit = pc.or_(hit, pc.fill_null(pc.is_in(table[column], value_set=values), False))
             if pc.any(hit).as_py():

@@ -105,7 +105,7 @@ def drop_erased_rows(folder: Path, erased: Selected, scope: str) -> int:
     with Publication(Path(folder)) as publication:  # the folder's tables stay one unit (manifests.json)
         for path in sorted(Path(folder).glob("*.parquet")):
             table = pq.read_table(path)
-            hit = pa.array([False] * table.num_rows)
+            hit = pa.array([False] * table.num_rows, pa.bool_())  # typed: an empty table's mask is no null array
             for name in table.column_names:
                 ids = erased.face_ids if "face_id" in name else erased.video_ids if "video_id" in name and scope == SCOPE_VIDEO else None
                 if ids and is_text(table[name].type):

@@ -54,8 +54,11 @@ EMPTY = Selected(frozenset(), frozenset(), frozenset())
 def select(target: Target, videos: pl.DataFrame | None, faces: pl.DataFrame, where: str) -> Selected:
     """The target's videos (scope video), faces and crops in one release's manifests (``where`` names it)."""
     if target.kind == "identity":
-        if IDENTITY_COLUMN not in faces.columns:
-            raise NoIdentities(f"{where}: faces carry no {IDENTITY_COLUMN} column (assign identities first); --identity cannot select")
+        if IDENTITY_COLUMN not in faces.columns or faces[IDENTITY_COLUMN].null_count() == faces.height:
+            raise NoIdentities(
+                f"{where}: no face carries an {IDENTITY_COLUMN} (identities off: curate.embedder none, or a dataset from before them); "
+                "--identity cannot select"
+            )
         chosen = faces.filter(pl.col(IDENTITY_COLUMN) == target.value)
         return Selected(frozenset(chosen["video_id"].to_list()), frozenset(chosen["face_id"].to_list()), _crops(chosen))
     rows = videos if videos is not None else faces.select("video_id", "uri", "subject").unique()

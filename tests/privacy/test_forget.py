@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pipeline.cli.main import main
+from pipeline.fsutil import publish_tables, table_bytes
 from tests.conftest import fixture
 
 SIDECAR = "defaults: {license: CC0, consent: given, source: fixtures}\n"
@@ -31,6 +32,7 @@ def dataset(tmp_path, monkeypatch):
         "extract": {"corpus": "corpus", "out": "ds"},
         "corpus": {"snapshot_dir": "snap"},
         "policy": {"require_consent": True, "erasures": "erasures.parquet"},
+        "curate": {"embedder": "none"},  # identities are given by hand below, one per face
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert facecorpus("extract", "--no-progress") == 0
@@ -41,13 +43,13 @@ def with_identities(dataset) -> pl.DataFrame:
     """Give the faces an identity_id column, as the identities stage does (issue 14): one per face here."""
     faces = pl.read_parquet(dataset / "faces.parquet")
     faces = faces.with_columns(pl.format("person-{}", pl.int_range(pl.len())).alias("identity_id"))
-    faces.write_parquet(dataset / "faces.parquet")
+    publish_tables(dataset, {"faces.parquet": table_bytes(faces.to_arrow())})  # the dataset's tables stay one unit
     return faces
 
 
 def test_forget_identity_needs_an_identity_column(dataset, capsys):
     assert facecorpus("forget", "--identity", "person-0", "--reason", "request", "--no-dvc") == 2
-    assert "no identity_id column" in capsys.readouterr().err
+    assert "no face carries an identity_id" in capsys.readouterr().err
     assert not (dataset.parent / "erasures.parquet").exists()
 
 
@@ -56,10 +58,14 @@ def test_forget_identity_erases_one_face_and_keeps_the_rest_of_its_video(dataset
     pair = faces.filter(pl.col("uri") == "two_people.jpg")
     assert pair.height == 2
     gone, kept = pair.row(0, named=True), pair.row(1, named=True)
-    # Per-face tables keyed by face_id (the identities stage's embeddings and pairs, issue 14): rows naming it go.
+    # Any top-level table with *face_id* columns (as embeddings and pairs are, issue 14): rows naming it go.
+    # (Names of their own: the pipeline's curation rewrites embeddings.parquet and pairs.parquet.)
     ids = faces["face_id"].to_list()
-    pl.DataFrame({"face_id": ids, "embedding": [[0.5, 0.5]] * len(ids)}).write_parquet(dataset / "embeddings.parquet")
-    pl.DataFrame({"face_id_a": ids, "face_id_b": ids[1:] + ids[:1], "same": [True] * len(ids)}).write_parquet(dataset / "pairs.parquet")
+    embeddings = pl.DataFrame({"face_id": ids, "embedding": [[0.5, 0.5]] * len(ids)})
+    pairs = pl.DataFrame({"face_id_a": ids, "face_id_b": ids[1:] + ids[:1], "same": [True] * len(ids)})
+    publish_tables(
+        dataset, {"face_vectors.parquet": table_bytes(embeddings.to_arrow()), "face_links.parquet": table_bytes(pairs.to_arrow())}
+    )
     assert facecorpus("forget", "--identity", gone["identity_id"], "--reason", "asked to be removed", "--no-dvc") == 0
     after = pl.read_parquet(dataset / "faces.parquet")
     assert gone["face_id"] not in set(after["face_id"]) and kept["face_id"] in set(after["face_id"])
@@ -68,8 +74,8 @@ def test_forget_identity_erases_one_face_and_keeps_the_rest_of_its_video(dataset
     per_face = [t for t in tables if "face_id" in t.column_names]
     assert per_face and all(gone["face_id"] not in set(t.column("face_id").to_pylist()) for t in per_face)
     assert all(kept["face_id"] in set(t.column("face_id").to_pylist()) for t in per_face)
-    assert set(pl.read_parquet(dataset / "embeddings.parquet")["face_id"]) == set(ids) - {gone["face_id"]}
-    pairs = pl.read_parquet(dataset / "pairs.parquet")
+    assert set(pl.read_parquet(dataset / "face_vectors.parquet")["face_id"]) == set(ids) - {gone["face_id"]}
+    pairs = pl.read_parquet(dataset / "face_links.parquet")
     assert pairs.height == len(ids) - 2 and gone["face_id"] not in set(pairs["face_id_a"]) | set(pairs["face_id_b"])
     video = pl.read_parquet(dataset / "videos.parquet").filter(pl.col("video_id") == gone["video_id"]).row(0, named=True)
     assert video["status"] == "ok" and video["faces_found"] == 1  # counts follow the erased face
