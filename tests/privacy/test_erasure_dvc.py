@@ -114,7 +114,7 @@ def test_releasing_with_the_excluded_video_forced_in_is_refused(project, forced_
     assert sorted(tags) == ["release@v1.0.0", "v1"]  # v1 and its artifact tag (issue 20); no v1.1
     assert "lin_manuel_miranda.png" not in repacked
     # Its forced-in work and crops were orphans (a video no longer admitted): gc listed and removed them.
-    assert lin_id in listed and sum(lin_id in line for line in listed.splitlines()) == 5  # detect, frames, align, quality, tracks
+    assert lin_id in listed and sum(lin_id in line for line in listed.splitlines()) == 6  # detect, frames, align, quality, tracks, embed
     assert not any((project / "data" / root / "work" / lin_id).exists() for root in ("dataset", "detections"))
     assert not (project / "data" / "dataset" / "curation" / lin_id).exists()
 
@@ -152,7 +152,7 @@ def test_forget_erases_the_subject_from_the_next_release_and_records_why(project
     assert (since["previous"], since["erasures"], since["videos"]) == ("v2", 1, 2)
     assert since["by_reason"] == {"consent withdrawn": 1} and since["by_kind"] == {"subject": 1}
     assert SUBJECT not in (project / "releases" / "v3.md").read_text()  # counts and reasons, no identities
-    validation = json.loads((project / "data" / "reports" / "validation.json").read_text())
+    validation = json.loads((project / "data" / "dataset" / "reports" / "validation.json").read_text())
     assert validation["passed"] is True
 
 
@@ -207,7 +207,10 @@ def test_rerunning_ingestion_over_the_corpus_still_holding_the_file_does_not_bri
 
 def test_gc_lists_exactly_the_orphans_of_a_preset_change_and_validation_passes_after(project, erased):
     dataset = project / "data" / "dataset"
-    before_folders = {p for p in (dataset / "work").glob("*/align-*")} | {p for p in (dataset / "curation").glob("*/quality-*")}
+    # The stages downstream of the crops: align, then quality and embed (issue 14) read the crops.
+    before_folders = {p for p in (dataset / "work").glob("*/align-*")} | {
+        p for stage in ("quality", "embed") for p in (dataset / "curation").glob(f"*/{stage}-*")
+    }
     before_crops = {p for p in (dataset / "crops").rglob("*") if p.is_file()}
     update_params(project, {"extract": {"margin": 0.1}})
     commit_all(project, "wider crops")
