@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 
 from pipeline.validate import gx as adapter
 from pipeline.validate.docs import build_data_docs, validation_pages
-from pipeline.validate.suites import _outcomes
+from pipeline.validate.suites import DEFAULT_GX_DIR, _outcomes
 from schemas.contracts.base import ExpectColumnArrowTypeToBe, Severity, error, warning
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def test_a_suite_runs_partitioned_through_the_adapter_with_gx_severity(tiny_run)
 
 def test_the_results_store_and_data_docs_still_take_a_merged_result(tiny_run, tmp_path):
     suite, run = tiny_run
-    index = build_data_docs(REPO / "gx", tmp_path / "reports", [run], [suite])
+    index = build_data_docs(DEFAULT_GX_DIR, tmp_path / "reports", [run], [suite])
     assert index.is_file(), "Data Docs did not build from the stored results"
     pages = validation_pages(index)
     assert set(pages) == {"guard"}, f"GX's site layout changed: {pages}"
