@@ -175,8 +175,11 @@ def run(base: Path, timeout_s: float = 5.0) -> dict:
     argv = [sys.executable, "-m", "flows.cli", "extract", str(manifest), "--out", str(out), "--timeout-s", str(timeout_s), "--no-progress"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     wall_s = time.perf_counter() - started
-    if done.returncode != 0:
-        raise AssertionError(f"extract failed ({done.returncode}): {done.stderr[-2000:]}")
+    # Most inputs here are meant to fail, so the run ends past extract's failure-ratio gate (exit 1,
+    # issue 11) after writing every row; any other ending is a failure of this check.
+    gate = "inputs failed" in done.stderr and "more than validate.max_failure_ratio" in done.stderr
+    if done.returncode != 1 or not gate:
+        raise AssertionError(f"extract ended {done.returncode}, not at the failure-ratio gate: {done.stderr[-2000:]}")
     videos = pl.read_parquet(out / "videos.parquet")
     faces = pl.read_parquet(out / "faces.parquet")
     rows = {u: r for r in videos.iter_rows(named=True) for u in [r["uri"], *r["duplicate_uris"]]}
