@@ -57,7 +57,14 @@ def _remove_generated(folder: Path) -> None:
 
 def build_data_docs(gx_dir: Path, reports_dir: Path, runs: Sequence[SuiteRun], suites: Sequence[gx.ExpectationSuite]) -> Path:
     """Store each suite and its merged result in a fresh run context, build the site, return index.html."""
-    return store_and_build_docs(open_run_context(gx_dir, reports_dir), SITE_NAME, runs, suites)
+    return finish_data_docs(open_run_context(gx_dir, reports_dir), runs, suites)
+
+
+def finish_data_docs(context: FileDataContext, runs: Sequence[SuiteRun], suites: Sequence[gx.ExpectationSuite]) -> Path:
+    """The site of runs validated in ``context`` (``open_run_context``) with ``docs_site=SITE_NAME``:
+    one-batch suites are already in it (their Checkpoint's UpdateDataDocsAction); partitioned
+    suites' merged results are stored and the site rebuilt. Returns index.html."""
+    return store_and_build_docs(context, SITE_NAME, runs, suites)
 
 
 def validation_pages(index_html: Path) -> dict[str, Path]:

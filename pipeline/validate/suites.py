@@ -25,6 +25,7 @@ from types import ModuleType
 import great_expectations as gx
 import pyarrow as pa
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+from great_expectations.data_context import AbstractDataContext
 
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.validate.columns import (
@@ -37,7 +38,7 @@ from pipeline.validate.columns import (
     tracks_suite_table,
     videos_table,
 )
-from pipeline.validate.docs import build_data_docs, remove_data_docs
+from pipeline.validate.docs import SITE_NAME, finish_data_docs, open_run_context, remove_data_docs
 from pipeline.validate.groups import groups_table, originals_table
 from pipeline.validate.gx import DEFAULT_PARTITION_ROWS, SuiteRun, run_suite, validation_context
 from pipeline.validate.merge import check_name, raised_exception
@@ -176,12 +177,15 @@ def validate_dataset(
     # A validation that fails or raises must not leave the last run's "passed" beside new data.
     (Path(reports_dir) / REPORT_NAME).unlink(missing_ok=True)
     data = load_dataset(Path(dataset_dir))
-    suites, runs, summaries = _run_suites(data, specs, limits, partition_rows)
-    docs = None
+    # Data Docs on demand: only then a file context in the reports folder, where the one-batch
+    # Checkpoints store their results and update the site; otherwise in memory, writing nothing.
     if build_docs:
-        docs = build_data_docs(gx_dir, reports_dir, runs, suites)
+        context = open_run_context(gx_dir, reports_dir)
     else:
         remove_data_docs(reports_dir)
+        context = validation_context()
+    suites, runs, summaries = _run_suites(data, specs, limits, partition_rows, context, SITE_NAME if build_docs else None)
+    docs = finish_data_docs(context, runs, suites) if build_docs else None
     outcomes = tuple(o for r in runs for o in _outcomes(r.suite, r.result))
     report_json = Path(reports_dir) / REPORT_NAME
     report = ValidationReport(Path(dataset_dir), tuple(summaries), outcomes, time.perf_counter() - started, report_json, docs)
@@ -226,16 +230,22 @@ def _stored_report(dataset_dir: Path, report_json: Path, key: str, started: floa
     return ValidationReport(dataset_dir, suites, outcomes, time.perf_counter() - started, report_json, docs, reused=True)
 
 
-def _run_suites(data: DatasetTables, specs: Sequence[SuiteSpec], limits: ContractLimits, partition_rows: int):
-    """Each suite built, its checked table made and validated: (suites, runs, summaries)."""
-    context = validation_context()
+def _run_suites(
+    data: DatasetTables,
+    specs: Sequence[SuiteSpec],
+    limits: ContractLimits,
+    partition_rows: int,
+    context: AbstractDataContext,
+    docs_site: str | None,
+):
+    """Each suite built, its checked table made and validated in ``context``: (suites, runs, summaries)."""
     run_id = {"run_name": f"validate-{data.dataset_dir.name}", "run_time": datetime.datetime.now(datetime.UTC).isoformat()}
     suites, runs, summaries = [], [], []
     for spec in specs:
         started = time.perf_counter()
         suite = build_suite(spec.contract, limits)
         table = spec.table(data, limits)
-        suite_run = run_suite(context, suite, table, spec.contract.KEY, spec.contract.COMPUTED, partition_rows, run_id)
+        suite_run = run_suite(context, suite, table, spec.contract.KEY, spec.contract.COMPUTED, partition_rows, run_id, docs_site)
         suites.append(suite)
         runs.append(suite_run)
         summaries.append(SuiteSummary(suite_run.suite, suite_run.rows, suite_run.partitions, time.perf_counter() - started))

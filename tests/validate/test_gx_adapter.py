@@ -14,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from pipeline.validate import gx as adapter
-from pipeline.validate.docs import build_data_docs, validation_pages
+from pipeline.validate.docs import SITE_NAME, build_data_docs, finish_data_docs, open_run_context, validation_pages
 from pipeline.validate.suites import DEFAULT_GX_DIR, _outcomes
 from schemas.contracts.base import ExpectColumnArrowTypeToBe, Severity, error, warning
 
@@ -134,3 +134,35 @@ def test_the_results_store_and_data_docs_still_take_a_merged_result(tiny_run, tm
     assert set(pages) == {"guard"}, f"GX's site layout changed: {pages}"
     html = pages["guard"].read_text()
     assert "guard.x_small" in html and "guard.x_tiny" in html and str(pages["guard"]).count("guard-all-partitions") == 1
+
+
+def test_docs_on_demand_come_from_the_checkpoints_own_data_docs_action(tmp_path):
+    """With a site asked for, a one-batch suite's Checkpoint carries an UpdateDataDocsAction that
+    stores the result and updates the site; a partitioned suite in the same run is stored
+    by the adapter. Each suite has exactly one result page, and nothing is stored twice."""
+    reports = tmp_path / "reports"
+    context = open_run_context(DEFAULT_GX_DIR, reports)
+    table = pa.table({"key": ["a", "b", "c"], "x": pa.array([1, 2, 3], pa.int64())})
+    whole_suite, split_suite = guard_suite(), guard_suite()
+    split_suite.name = "guard_split"
+    run_id = {"run_name": "docs", "run_time": "2026-01-01T00:00:00+00:00"}
+    whole = adapter.run_suite(context, whole_suite, table, "key", (), partition_rows=10, run_id=run_id, docs_site=SITE_NAME)
+    actions = context.checkpoints.get("guard").actions
+    assert [type(a).__name__ for a in actions] == ["UpdateDataDocsAction"] and actions[0].site_names == [SITE_NAME]
+    assert whole.docs_updated and validation_pages(reports / "datadocs" / "index.html").keys() == {"guard"}  # built by the action
+    split = adapter.run_suite(context, split_suite, table, "key", (), partition_rows=2, run_id=run_id, docs_site=SITE_NAME)
+    assert split.partitions == 2 and not split.docs_updated
+    index = finish_data_docs(context, [whole, split], [whole_suite, split_suite])
+    assert index == (reports / "datadocs" / "index.html").resolve()
+    pages = validation_pages(index)
+    assert set(pages) == {"guard", "guard_split"}
+    stored = sorted(p.relative_to(reports).parts[3] for p in (reports / "gx-context" / "uncommitted" / "validations").rglob("*.json"))
+    assert stored == ["guard", "guard_split"], stored
+    assert "guard.x_small" in pages["guard"].read_text() and "guard.x_small" in pages["guard_split"].read_text()
+
+
+def test_without_docs_the_checkpoint_has_no_action_and_writes_nothing(tmp_path):
+    context = adapter.validation_context()
+    table = pa.table({"key": ["a", "b"], "x": pa.array([1, 2], pa.int64())})
+    run = adapter.run_suite(context, guard_suite(), table, "key", (), partition_rows=10)
+    assert context.checkpoints.get("guard").actions == [] and not run.docs_updated
