@@ -94,6 +94,12 @@ class DetectOutcome:
     detector_version: str
     detect_fingerprint: str
     media: MediaInfo | None = None
+    # Pair-aware extraction (pipeline/stages/pairing.py): ``aligned`` (detections are its original's,
+    # ``pair_original_id``), ``own_detection`` (a fake that ran the detector: ``pair_reason`` says why);
+    # None for a video that names no original.
+    pair_mode: str | None = None
+    pair_reason: str | None = None
+    pair_original_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -139,6 +145,8 @@ class VideoRecord:
     detect_fingerprint: str
     align_fingerprint: str
     near_duplicate_of: str | None = None
+    pair_mode: str | None = None
+    pair_reason: str | None = None
     label: str | None = None
     original: str | None = None
     subject: str | None = None

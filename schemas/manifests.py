@@ -51,7 +51,13 @@ HSV_HIST_BINS = (8, 4, 4)
 # The values faces.parquet's status and filter_reason(s) hold (pipeline/records.py:Status,
 # pipeline/curate/filters.py:RULES, in rule order).
 FACE_STATUSES = ("ok", "filtered", "duplicate")
-FILTER_REASONS = ("too_small", "low_score", "blurry", "too_dark", "too_bright", "low_contrast", "profile", "pitched", "at_border")
+FILTER_REASONS = (
+    "too_small", "low_score", "blurry", "too_dark", "too_bright", "low_contrast", "profile", "pitched", "at_border", "unchanged_pair",
+)  # fmt: skip
+# How a fake video's faces were found (videos.pair_mode): from its original's detections (frame-aligned)
+# or by its own detection (pair_reason says why); how a pair was made (pairs.paired_by).
+PAIR_MODES = ("aligned", "own_detection")
+PAIRED_BY = ("aligned", "matched")
 
 CORPUS_FIELDS = ("label", "original", "subject", "split", "license", "consent", "source")
 
@@ -91,6 +97,8 @@ VIDEOS_SCHEMA = pa.schema(
         pa.field("detect_fingerprint", pa.string(), nullable=False),
         pa.field("align_fingerprint", pa.string(), nullable=False),
         pa.field("near_duplicate_of", pa.string()),
+        pa.field("pair_mode", pa.string()),
+        pa.field("pair_reason", pa.string()),
         *_corpus_columns,
     ],
     metadata={"facecorpus.manifest": "videos", "facecorpus.schema_version": str(SCHEMA_VERSION)},
@@ -250,6 +258,10 @@ PAIRS_SCHEMA = pa.schema(
         pa.field("iou", pa.float32(), nullable=False),
         pa.field("mirrored", pa.bool_(), nullable=False),
         pa.field("split_assigned", pa.string()),
+        pa.field("paired_by", pa.string(), nullable=False),
+        pa.field("mask_path", pa.string()),
+        pa.field("mask_mean_diff", pa.float32()),
+        pa.field("mask_changed_share", pa.float32()),
     ],
     metadata={"facecorpus.manifest": "pairs", "facecorpus.schema_version": str(SCHEMA_VERSION)},
 )

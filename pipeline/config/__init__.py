@@ -72,6 +72,9 @@ class ExtractOptions:
     crop_quality: int = option(DEFAULT_CROP_QUALITY, "JPEG/WebP quality")
     max_pixels: int = option(DEFAULT_MAX_PIXELS, "largest picture (width x height) an input may have; larger ones fail unread")
     allow_unknown_model: bool = option(False, "load a detector model whose sha256 is not a pinned one (recorded in detector_version)")
+    pair_aware: bool = option(
+        True, "a fake frame-aligned with the original it names reuses the original's detections and affines (one detection per original)"
+    )
 
     def sampling(self) -> SampleSpec:
         return SampleSpec.parse(self.sample, max_frames=self.max_frames, start_s=self.start_s, end_s=self.end_s)
@@ -199,6 +202,9 @@ class CurateOptions(EmbedOptions):
     dup_max_distance: int = option(6, "faces of a track whose crops' 64-bit perceptual hashes differ in at most this many bits: duplicates")
     video_dup_max_distance: int = option(10, "two sampled frames whose 64-bit perceptual hashes differ in at most this many bits match")
     video_dup_min_share: float = option(0.8, "videos are near-duplicates when this share of each one's frames matches the other's")
+    unchanged_max_diff: float = option(
+        0.02, "filter unchanged_pair: an aligned fake face whose mean difference (1 - SSIM) from its original's is below this; 0: off"
+    )
 
     def check(self) -> None:
         self.check_groups()

@@ -47,6 +47,7 @@ class FilterParams:
     max_abs_yaw_deg: float = _DEFAULTS.max_abs_yaw_deg
     max_abs_pitch_deg: float = _DEFAULTS.max_abs_pitch_deg
     drop_border: bool = _DEFAULTS.drop_border
+    unchanged_max_diff: float = _DEFAULTS.unchanged_max_diff
 
     @classmethod
     def of(cls, curate: CurateOptions) -> FilterParams:
@@ -80,6 +81,13 @@ RULES: tuple[Rule, ...] = (
         "|pitch| > max_abs_pitch_deg",
     ),
     Rule("at_border", lambda p: pl.col("touches_border") & pl.lit(p.drop_border), "drop_border and the box touches the frame's edge"),
+    # A "fake" face that differs from its pixel-aligned original by less than the threshold was never
+    # changed (pipeline/curate/masks.py; null for every other face): never silently a FAKE sample.
+    Rule(
+        "unchanged_pair",
+        lambda p: _off_at_zero(p.unchanged_max_diff, pl.col("mask_mean_diff") < p.unchanged_max_diff),
+        "an aligned fake face's mean difference from its original's (1 - SSIM) < unchanged_max_diff",
+    ),
 )
 REASONS = tuple(rule.reason for rule in RULES)
 
@@ -92,6 +100,8 @@ class FilterStage(Stage[pl.DataFrame, pa.Table]):
     columns = FILTER_SCHEMA
 
     def process(self, faces: pl.DataFrame) -> pa.Table:
+        if "mask_mean_diff" not in faces.columns:  # no aligned pairs: the rule has nothing to read
+            faces = faces.with_columns(mask_mean_diff=pl.lit(None, pl.Float32))
         failed = [pl.when(rule.fails(self.params)).then(pl.lit(rule.reason)) for rule in RULES]
         decided = faces.select("face_id", pl.concat_list(failed).list.drop_nulls().alias("filter_reasons")).with_columns(
             status=pl.when(pl.col("filter_reasons").list.len() > 0).then(pl.lit(Status.FILTERED.value)).otherwise(pl.lit(Status.OK.value)),

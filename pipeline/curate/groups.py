@@ -121,7 +121,9 @@ class CorpusGroups:
         embedder: str | None,
         previous: Previous,
         frames: dict[str, pa.Table],
+        aligned: pl.DataFrame | None = None,
     ) -> Grouped:
+        """``aligned``: the exact pairs of frame-aligned fakes and their masks (``pipeline/curate/masks.py``)."""
         faces = faces.drop("identity_id", "split_assigned", "original_face_id", strict=False)
         identities = pl.from_arrow(IDENTITIES_SCHEMA.empty_table())
         created = merged = 0
@@ -146,7 +148,7 @@ class CorpusGroups:
             self.params.reassign,
         )
         faces = faces.join(split.face_split.select("face_id", "split_assigned"), on="face_id", how="left", maintain_order="left")
-        pairs = _pairs(faces, videos, originals, frames)
+        pairs = _pairs(faces, videos, originals, frames, aligned)
         faces = faces.join(pairs.select("face_id", "original_face_id"), on="face_id", how="left", maintain_order="left")
         fake_faces = faces.filter(pl.col("video_id").is_in(list(originals.of))).height
         counts = GroupCounts(
@@ -163,10 +165,12 @@ class CorpusGroups:
         return Grouped(faces, identities, split.registry, pairs, counts)
 
 
-def _pairs(faces: pl.DataFrame, videos: pl.DataFrame, originals: Originals, frames: dict[str, pa.Table]) -> pl.DataFrame:
+def _pairs(
+    faces: pl.DataFrame, videos: pl.DataFrame, originals: Originals, frames: dict[str, pa.Table], aligned: pl.DataFrame | None
+) -> pl.DataFrame:
     first = {vid: float(np.min(t.column("pts_s").to_numpy())) for vid, t in frames.items() if t.num_rows}
     step = {vid: float(np.median(np.diff(np.sort(t.column("pts_s").to_numpy())))) for vid, t in frames.items() if t.num_rows > 1}
-    pairs = pair_faces(faces, videos, originals, first, step)
+    pairs = pair_faces(faces, videos, originals, first, step, aligned)
     split = faces.select("face_id", "split_assigned")
     pairs = pairs.drop("split_assigned").join(split, on="face_id", how="left", maintain_order="left")
     return pl.from_arrow(pairs.to_arrow().select(PAIRS_SCHEMA.names).cast(PAIRS_SCHEMA))

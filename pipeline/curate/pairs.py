@@ -30,7 +30,9 @@ MIN_TOLERANCE_S = 0.05
 MIRROR_ORDER = [1, 0, 2, 4, 3]
 
 
-_PAIR_COLUMNS = {f.name: pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema[f.name] for f in PAIRS_SCHEMA if f.name != "split_assigned"}
+# The columns pair_video makes (the split, how the pair was made and the mask are set after).
+_LATER = ("split_assigned", "paired_by", "mask_path", "mask_mean_diff", "mask_changed_share")
+_PAIR_COLUMNS = {f.name: pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema[f.name] for f in PAIRS_SCHEMA if f.name not in _LATER}
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def pair_video(
 ) -> pl.DataFrame:
     """Pairs (PAIRS_SCHEMA without split) of one fake video's faces; both frames carry ``stream_time_s``."""
     if fake.height == 0 or original.height == 0:
-        return pl.from_arrow(PAIRS_SCHEMA.empty_table()).drop("split_assigned")
+        return pl.DataFrame(schema=_PAIR_COLUMNS)
     f, o = _faces(fake, original_size[0] / max(fake_size[0], 1)), _faces(original)
     times = np.unique(o.frame)
     nearest = times[np.abs(f.frame[:, None] - times[None, :]).argmin(axis=1)]
@@ -145,10 +147,19 @@ def stream_times(faces: pl.DataFrame, first_pts: dict[str, float]) -> pl.DataFra
 
 
 def pair_faces(
-    faces: pl.DataFrame, videos: pl.DataFrame, originals: Originals, first_pts: dict[str, float], step_s: dict[str, float]
+    faces: pl.DataFrame,
+    videos: pl.DataFrame,
+    originals: Originals,
+    first_pts: dict[str, float],
+    step_s: dict[str, float],
+    aligned: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The pairs table of every fake video whose original is in the corpus (PAIRS_SCHEMA, split left null)."""
+    """The pairs table of every fake video whose original is in the corpus (PAIRS_SCHEMA, split left null):
+    ``aligned`` (``pipeline/curate/masks.py:MASK_COLUMNS``) holds the exact pairs of frame-aligned fakes
+    (same frame, same affine: ``paired_by = aligned``, with their masks); the other fakes' faces are
+    matched by time and box (``paired_by = matched``)."""
     faces = stream_times(faces, first_pts)
+    exact = _exact(faces, aligned)
     by_video = {vid: frame for (vid,), frame in faces.group_by("video_id")}
     sizes = {
         v: (w or 0, h or 0)
@@ -156,8 +167,34 @@ def pair_faces(
         if s == Status.OK.value
     }
     parts = []
+    done = set(exact["video_id"].to_list())
     for fake, original in sorted(originals.of.items()):
-        if fake in by_video and original in by_video and fake in sizes and original in sizes:
+        if fake not in done and fake in by_video and original in by_video and fake in sizes and original in sizes:
             parts.append(pair_video(by_video[fake], by_video[original], sizes[fake], sizes[original], step_s.get(original, 0.0)))
-    table = pl.concat(parts) if parts else pl.from_arrow(PAIRS_SCHEMA.empty_table()).drop("split_assigned")
-    return table.with_columns(split_assigned=pl.lit(None, pl.String)).sort("video_id", "stream_time_s", "face_id")
+    matched = pl.concat(parts) if parts else pl.DataFrame(schema=_PAIR_COLUMNS)
+    matched = matched.with_columns(
+        paired_by=pl.lit("matched"),
+        mask_path=pl.lit(None, pl.String),
+        mask_mean_diff=pl.lit(None, pl.Float32),
+        mask_changed_share=pl.lit(None, pl.Float32),
+    )
+    table = pl.concat([exact, matched]).with_columns(split_assigned=pl.lit(None, pl.String))
+    return table.sort("video_id", "stream_time_s", "face_id")
+
+
+def _exact(faces: pl.DataFrame, aligned: pl.DataFrame | None) -> pl.DataFrame:
+    """The aligned pairs as pairs rows (before the split): same frame, so IoU 1 and no mirror."""
+    later = {k: v for k, v in pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema.items() if k in _LATER and k != "split_assigned"}
+    if aligned is None or aligned.height == 0:
+        return pl.DataFrame(schema={**_PAIR_COLUMNS, **later})
+    times = faces.select("face_id", "video_id", "stream_time_s")
+    table = aligned.join(times, on="face_id").join(
+        times.select(pl.col("face_id").alias("original_face_id"), pl.col("stream_time_s").alias("_original_s")), on="original_face_id"
+    )
+    table = table.with_columns(
+        time_gap_s=pl.col("_original_s") - pl.col("stream_time_s"),
+        iou=pl.lit(1.0, pl.Float32),
+        mirrored=pl.lit(False),
+        paired_by=pl.lit("aligned"),
+    )
+    return table.select({**_PAIR_COLUMNS, **later}.keys()).cast({**_PAIR_COLUMNS, **later})

@@ -14,6 +14,7 @@ from pipeline.records import Status
 from pipeline.runs.admit import admit
 from pipeline.runs.lock import dataset_lock
 from pipeline.runs.manifests import curate_and_write
+from pipeline.runs.pairorder import pair_order
 from pipeline.stages.base import StageCounts
 from pipeline.stages.video import VideoOutcome, VideoPass
 
@@ -115,7 +116,10 @@ def run_extract(
         if not inputs and not admission.excluded and not admission.denied:
             raise CorpusError(f"corpus {extract.corpus}: no inputs (an empty folder or manifest)")
         job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
-        outcomes = list(job.run(progress(inputs) if progress else inputs))
+        order = pair_order(inputs)  # originals before their fakes: a fake reuses its original's detections
+        job.originals = order.originals
+        done = {i.video_id: o for i, o in zip(order.inputs, job.run(progress(order.inputs) if progress else order.inputs))}
+        outcomes = [done[i.video_id] for i in inputs]
         counts = {stage.name: stage.counts for stage in job.stages}
         curation = None
         if align and merge:
@@ -131,6 +135,7 @@ def run_curate(extract: ExtractOptions, curate: CurateOptions, policy: PolicyOpt
     admission = admit(extract, policy)
     inputs = list(admission.admitted)
     job = VideoPass.build(extract)
+    job.originals = pair_order(inputs).originals
     outcomes = [job.stored(i) for i in inputs]
     missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
     if missing:
@@ -144,4 +149,6 @@ def run_curate(extract: ExtractOptions, curate: CurateOptions, policy: PolicyOpt
 def missing_detections(extract: ExtractOptions, policy: PolicyOptions | None = None) -> list[str]:
     """Uris of admitted corpus videos the detect stage has not finished (under the current fingerprint)."""
     job = VideoPass.build(extract, align=False)
-    return [i.entry.uri for i in admit(extract, policy).admitted if job.detect.load(i.video_id) is None]
+    inputs = list(admit(extract, policy).admitted)
+    job.originals = pair_order(inputs).originals
+    return [i.entry.uri for i in inputs if job.load_detect(i.video_id) is None]

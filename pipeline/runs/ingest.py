@@ -25,6 +25,7 @@ from pipeline.curate.video import CurateVideos
 from pipeline.records import Status
 from pipeline.runs.admit import Admission, admit
 from pipeline.runs.manifests import curate_and_write
+from pipeline.runs.pairorder import pair_order
 from pipeline.stages.base import StageCounts, sum_counts
 from pipeline.stages.video import VideoOutcome, VideoPass
 
@@ -172,6 +173,7 @@ def prepare(options: Options, only: list[str] | None = None) -> Plan:
     inputs = list(admission.admitted)
     snapshot_id = write_snapshot(extract.out_dir, inputs)
     job = video_pass(options)
+    job.originals = pair_order(inputs).originals
     todo = [i for i in inputs if (only is None or i.video_id in only) and job.stored(i) is None]
     fingerprints = {"detect": job.detect.fingerprint, "align": job.align.fingerprint}
     shards = plan(extract.out_dir, todo, fingerprints, options.ingest.shard_videos, int(options.ingest.shard_mb * 1e6))
@@ -189,6 +191,8 @@ def run_shard(
     started = time.perf_counter()
     workers, threads = options.ingest.pool_for(len(inputs), cores)
     job = video_pass(options, threads=threads)
+    order = pair_order(inputs)  # a fake reuses its original's detections when both are in the shard
+    job.originals = order.originals
     curation = CurateVideos(job, options.extract.out_dir, options.curate)
 
     def one(item: VideoInput) -> None:
@@ -202,9 +206,10 @@ def run_shard(
         # Each video runs in a copy of the caller's context, so an orchestrator's log
         # handler (Prefect's, which reads its run from a context variable) sees the
         # pool's log records as the shard's.
-        runs = [pool.submit(contextvars.copy_context().run, one, item) for item in inputs]
-        for run in runs:
-            run.result()
+        for wave in order.waves():  # originals finish before their fakes start
+            runs = [pool.submit(contextvars.copy_context().run, one, item) for item in wave]
+            for run in runs:
+                run.result()
     mark_shard_done(options.extract.out_dir, shard)
     counts = {stage.name: stage.counts.to_json() for stage in (*job.stages, *curation.stages)}
     return ShardReport(shard.shard_id, len(inputs), time.perf_counter() - started, counts, workers, threads)
@@ -224,6 +229,7 @@ def finish(options: Options, plan_: Plan, reports: list[ShardReport], started: f
     says why); a video outside the plan (``retry-failed`` plans only the retried ones) is
     not yet processed, which is not a failure."""
     job = video_pass(options)
+    job.originals = pair_order(list(plan_.inputs)).originals
     pairs = [(i, job.stored(i)) for i in plan_.inputs]
     done: list[tuple[VideoInput, VideoOutcome]] = [(i, o) for i, o in pairs if o is not None]
     planned = plan_.planned_ids

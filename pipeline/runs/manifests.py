@@ -14,6 +14,7 @@ from pipeline.config import CurateOptions
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.curate.dataset import Curated, CurationCounts, DatasetCuration
 from pipeline.curate.groups import CorpusGroups, Grouped, GroupParams, Previous
+from pipeline.curate.masks import aligned_pairs
 from pipeline.curate.splits import SplitRatios
 from pipeline.curate.video import CuratedVideo, CurateVideos
 from pipeline.embedding.registry import same_person_distance
@@ -21,6 +22,7 @@ from pipeline.fsutil import publish_tables, table_bytes
 from pipeline.records import VideoRecord, to_table
 from pipeline.runs.admit import Admission
 from pipeline.stages.base import StageCounts
+from pipeline.stages.pairing import ALIGNED
 from pipeline.stages.video import VideoOutcome, VideoPass
 from schemas.manifests import (
     CORPUS_FIELDS,
@@ -106,8 +108,11 @@ def write_manifests(
     if erased_faces:
         faces, videos = _without_faces(faces, videos, erased_faces)
         embeddings = embeddings.filter(~pl.col("face_id").is_in(list(erased_faces)))
+    # Frame-aligned fakes' exact pairs and masks first: the filter reads their difference (unchanged_pair).
+    masks = aligned_pairs(Path(out_dir), faces, {o.detect.video_id: o.detect.pair_original_id for o in outcomes if _aligned(o)})
+    faces = faces.join(masks.select("face_id", "mask_mean_diff"), on="face_id", how="left", maintain_order="left")
     result = curation.run(faces, videos, frames)
-    grouped = groups.run(result.faces, result.videos, embeddings, embedder, Previous.read(out_dir), frames)
+    grouped = groups.run(result.faces, result.videos, embeddings, embedder, Previous.read(out_dir), frames, masks)
     tables = [
         (VIDEOS_MANIFEST, result.videos, VIDEOS_SCHEMA),
         (FACES_MANIFEST, grouped.faces, FACES_SCHEMA),
@@ -124,6 +129,10 @@ def write_manifests(
     # One unit: a reader never sees a new videos beside old faces.
     publish_tables(Path(out_dir), published)
     return _with_groups(result, grouped)
+
+
+def _aligned(outcome: VideoOutcome) -> bool:
+    return outcome.ok and outcome.detect.pair_mode == ALIGNED and outcome.detect.pair_original_id is not None
 
 
 def _with_groups(result: Curated, grouped: Grouped) -> Curated:

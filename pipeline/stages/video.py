@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
@@ -30,6 +30,7 @@ from pipeline.stages.align import AlignParams, AlignStage, FrameFaces
 from pipeline.stages.base import Stage
 from pipeline.stages.detect import DetectParams, DetectResult, DetectStage, VideoFrame
 from pipeline.stages.frames import FrameParams, FrameSignature, FrameSignatureStage
+from pipeline.stages.pairing import ALIGNED, FrameAligner, NotAligned, OriginalWork, PairDecision
 from schemas.manifests import VIDEOS_SCHEMA
 
 # Frames decoded ahead of detection (each a full-resolution RGB frame: 6 MB at 1080p).
@@ -82,6 +83,8 @@ class VideoOutcome:
             preset=self.preset,
             detect_fingerprint=det.detect_fingerprint,
             align_fingerprint=self.align_fingerprint if det.ok else "",
+            pair_mode=det.pair_mode,
+            pair_reason=det.pair_reason,
             **item.entry.fields,
         )
 
@@ -99,10 +102,13 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         timeout_s: float | None = None,
         frames: FrameSignatureStage | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        pair_aware: bool = True,
         **kwargs,
     ) -> None:
         """``align=None`` runs the detect stage only (the DVC detect stage); ``frames=None``
-        takes no frame signatures."""
+        takes no frame signatures. ``pair_aware``: a fake frame-aligned with its original reuses the
+        original's detections (``originals``: fake video_id -> its original's, None when the
+        original it names is not in the corpus; the run sets it and runs originals first)."""
         upstream = {name: stage.fingerprint for name, stage in (("detect", detect), ("align", align), ("frames", frames)) if stage}
         super().__init__(upstream=upstream, **kwargs)
         self.detect = detect
@@ -110,6 +116,8 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         self.frames = frames
         self.timeout_s = timeout_s
         self.max_pixels = max_pixels
+        self.pair_aware = pair_aware
+        self.originals: dict[str, str | None] = {}
 
     @classmethod
     def build(
@@ -133,7 +141,10 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 AlignParams(extract.align_config(), extract.crop_format_config()), extract.out_dir, upstream={"detect": detect.fingerprint}
             )
         frames = FrameSignatureStage(FrameParams(extract.sampling()), extract.detect_dir) if signatures else None
-        return cls(detect, aligner, timeout_s=timeout_s, frames=frames, max_pixels=extract.max_pixels, retries=retries, backoff_s=backoff_s)
+        return cls(
+            detect, aligner, timeout_s=timeout_s, frames=frames, max_pixels=extract.max_pixels, pair_aware=extract.pair_aware,
+            retries=retries, backoff_s=backoff_s,
+        )  # fmt: skip
 
     @property
     def stages(self) -> tuple[Stage, ...]:
@@ -141,7 +152,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
 
     def stored(self, item: VideoInput) -> VideoOutcome | None:
         """The video's finished results under the current fingerprints, or None (counts nothing)."""
-        det = self.detect.load(item.video_id)
+        det = self.load_detect(item.video_id)
         if det is None:
             return None
         if not det.ok:
@@ -165,7 +176,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         if item.problem:
             raise MediaError(item.problem)
         vid = item.video_id
-        det = self.detect.load(vid)
+        det = self.load_detect(vid)
         frames = self.frames.load(vid) if self.frames else None
         want_frames = self.frames is not None and frames is None
         crops = self.align.load(vid) if self.align is not None and det is not None else None
@@ -186,10 +197,17 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         info = probe_within(item.entry.path, deadline, self.max_pixels)
         stored = group_by(det.records(), "frame_index") if det is not None else None
         aligner = self.align if crops is None else None
-        pass_ = self._decode_through(item, info, _Wanted(stored, want_frames, aligner), deadline)
+        pairing = self._pairing(vid, info) if det is None else PairDecision()
+        wanted = _Wanted(stored, want_frames, aligner, pairing.aligner)
+        try:
+            pass_ = self._decode_through(item, info, wanted, deadline)
+        except NotAligned as exc:  # found while decoding: decode again, detecting (rare: a fake made otherwise)
+            pairing = PairDecision.own(str(exc), pairing.original_id)
+            pass_ = self._decode_through(item, info, replace(wanted, pair=None), deadline)
         _unchanged(item)  # nothing is stored under video_id unless the decoded bytes were the hashed ones
         if det is None:
-            det = self.detect.save(self.detect.outcome(vid, info, pass_.frames, len(pass_.detections)), pass_.detections)
+            outcome = replace(self.detect.outcome(vid, info, pass_.frames, len(pass_.detections)), **pairing.fields)
+            det = self.detect.save(outcome, pass_.detections)
         elif pass_.frames != det.outcome.frames_sampled:
             raise MediaError(f"{item.entry.uri}: decoded {pass_.frames} frames, detections were made on {det.outcome.frames_sampled}")
         if want_frames:
@@ -208,7 +226,10 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 out.frames += 1
                 self.count(frames=1)
                 sampled = VideoFrame(item.video_id, frame)
-                if wanted.stored is None:
+                if wanted.pair is not None:
+                    found = wanted.pair.detections(item.video_id, frame)
+                    out.detections += found
+                elif wanted.stored is None:
                     found = self.detect(sampled)
                     out.detections += found
                 else:
@@ -217,7 +238,40 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                     out.signatures.append(self.frames(sampled))
                 if wanted.align is not None and found:
                     out.crops += wanted.align(FrameFaces(frame, tuple(found)))
+        if wanted.pair is not None:
+            wanted.pair.finish()
         return out
+
+    def load_detect(self, video_id: str) -> DetectResult | None:
+        """The stored detect work, unless it borrowed an original's detections that the current run
+        would not (pair-aware off, or the video now names another original)."""
+        det = self.detect.load(video_id)
+        if det is not None and det.outcome.pair_mode == ALIGNED:
+            wanted = self.originals.get(video_id) if self.pair_aware else None
+            if det.outcome.pair_original_id != wanted:
+                return None
+        return det
+
+    def _pairing(self, video_id: str, info: ProbeInfo) -> PairDecision:
+        """Whether a fake reuses its original's detections (``pipeline/stages/pairing.py``)."""
+        if video_id not in self.originals:
+            return PairDecision()
+        original = self.originals[video_id]
+        if not self.pair_aware:
+            return PairDecision.own("extract.pair_aware is off", original)
+        if original is None:
+            return PairDecision.own("its original is not among the videos of this run (not in the corpus, or in another shard)")
+        det = self.detect.load(original)
+        frames = self.frames.load(original) if self.frames is not None else None
+        if det is None or (det.ok and frames is None):
+            return PairDecision.own("its original had no stored detections and frame signatures when it was extracted", original)
+        if not det.ok or det.outcome.media is None:
+            return PairDecision.own("its original failed", original)
+        work = OriginalWork.of(original, group_by(det.records(), "frame_index"), frames, det.outcome.media)
+        reason = work.media_mismatch(info.media_info())
+        if reason is not None:
+            return PairDecision.own(reason, original)
+        return PairDecision(ALIGNED, None, original, FrameAligner(work, self.detect.face_id))
 
     def excluded(self, item: VideoInput, reason: str) -> VideoRecord:
         """The ``videos.parquet`` row of a video the policy keeps out: its reason, nothing decoded or stored."""
@@ -254,6 +308,7 @@ class _Wanted:
     stored: dict[int, list[DetectionRecord]] | None
     frames: bool
     align: AlignStage | None
+    pair: FrameAligner | None = None  # a fake's detections from its original's (checked frame by frame)
 
 
 @dataclass

@@ -1,0 +1,258 @@
+"""Pair-aware extraction on ffmpeg-made fakes of hamilton.mp4: one detection per original, exact pairs,
+difference masks, unchanged "fakes" filtered, fakes in their original's split.
+
+The corpus: a 2 s cut of hamilton.mp4 as the original and fakes made from it with ffmpeg: a hue shift,
+a blurred face region, an exact copy (remuxed, so other bytes, same frames) labelled FAKE, a horizontal
+flip, and three more that are not frame-aligned (a shorter cut, a re-timed copy, a downscaled copy).
+The real CenterFace detector runs; its ``detect`` method is wrapped by a counter that calls through.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import polars as pl
+import pytest
+
+from pipeline.config import CurateOptions
+from pipeline.detection.registry import make_detector
+from pipeline.media.ffmpeg import Frame
+from pipeline.records import MediaInfo
+from pipeline.runs.extract import run_extract
+from pipeline.stages.frames import phash_hex, thumbnail
+from pipeline.stages.pairing import FrameAligner, NotAligned, OriginalWork
+from pipeline.validate.suites import validate_dataset
+from tests.conftest import extract_options, fixture, run_ffmpeg
+
+ENCODE = ("-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18")
+ALIGNED_FAKES = ("hue.mp4", "blur.mp4", "copy.mp4")
+UNALIGNED = {"flip.mp4": "content", "short.mp4": "frames against", "retimed.mp4": "re-timed", "small.mp4": "frame size"}
+
+
+class CountingDetector:
+    """Counts the real detector's calls (and calls it): installed on the registry's loaded instance."""
+
+    def __init__(self, detector) -> None:
+        self.detector, self.real, self.calls = detector, detector.detect, 0
+
+    def __enter__(self) -> CountingDetector:
+        def counted(image):
+            self.calls += 1
+            return self.real(image)
+
+        self.detector.detect = counted
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.detector.detect = self.real
+
+
+def _blur_box(original, options) -> tuple[int, int, int, int]:
+    """x, y, w, h (even) around the largest face of the original's first frame, grown by 30% each side."""
+    cap = cv2.VideoCapture(str(original))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    faces = make_detector(options.detector_config()).detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    x1, y1, x2, y2 = max(faces, key=lambda f: f.bbox_xyxy_px[2] - f.bbox_xyxy_px[0]).bbox_xyxy_px
+    w, h = x2 - x1, y2 - y1
+    return int(x1 - 0.3 * w), int(y1 - 0.3 * h), int(1.6 * w) // 2 * 2, int(1.6 * h) // 2 * 2
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    orig = corpus / "orig.mp4"
+    run_ffmpeg("-i", str(fixture("hamilton.mp4")), "-t", "2", *ENCODE, str(orig))
+    options = extract_options(corpus / "manifest.csv", root / "out", sample="fps:2")
+    x, y, w, h = _blur_box(orig, options)
+    blur = f"[0:v]crop={w}:{h}:{x}:{y},boxblur=10:2[b];[0:v][b]overlay={x}:{y}"
+    made = {
+        "hue.mp4": ("-vf", "hue=h=90", *ENCODE),
+        "blur.mp4": ("-filter_complex", blur, *ENCODE),
+        "copy.mp4": ("-c", "copy", "-metadata", "comment=fake"),
+        "flip.mp4": ("-vf", "hflip", *ENCODE),
+        "short.mp4": ("-t", "1", *ENCODE),
+        "retimed.mp4": ("-vf", "setpts=1.5*PTS", *ENCODE),
+        "small.mp4": ("-vf", "scale=320:180", *ENCODE),
+    }
+    for name, args in made.items():
+        run_ffmpeg("-i", str(orig), *args, str(corpus / name))
+    rows = ["uri,label,original", "orig.mp4,REAL,", *(f"{name},FAKE,orig.mp4" for name in made)]
+    (corpus / "manifest.csv").write_text("\n".join(rows) + "\n")
+    with CountingDetector(make_detector(options.detector_config())) as counter:
+        summary = run_extract(options, CurateOptions(embedder="none"))
+    out = root / "out"
+    videos = pl.read_parquet(out / "videos.parquet")
+    return {
+        "options": options,
+        "out": out,
+        "calls": counter.calls,
+        "summary": summary,
+        "videos": videos,
+        "faces": pl.read_parquet(out / "faces.parquet"),
+        "pairs": pl.read_parquet(out / "pairs.parquet"),
+        "blur_box": (x, y, w, h),
+    }
+
+
+def _video(paired, uri: str) -> dict:
+    return paired["videos"].filter(pl.col("uri") == uri).row(0, named=True)
+
+
+def test_the_detector_runs_for_the_original_and_the_unaligned_fakes_only(paired):
+    videos = paired["videos"]
+    assert videos["status"].to_list() == ["ok"] * videos.height
+    detected = videos.filter(pl.col("pair_mode").is_null() | (pl.col("pair_mode") == "own_detection"))
+    assert sorted(detected["uri"]) == sorted(["orig.mp4", *UNALIGNED])
+    assert paired["calls"] == detected["frames_sampled"].sum()  # no call for the three aligned fakes
+    assert paired["summary"].counts["detect"].processed == paired["calls"]
+    for uri in ALIGNED_FAKES:
+        assert _video(paired, uri)["pair_mode"] == "aligned"
+        assert _video(paired, uri)["frames_sampled"] == _video(paired, "orig.mp4")["frames_sampled"]
+
+
+def test_unaligned_fakes_fall_back_to_their_own_detection_with_the_reason(paired):
+    for uri, why in UNALIGNED.items():
+        row = _video(paired, uri)
+        assert row["pair_mode"] == "own_detection", uri
+        assert why in row["pair_reason"], (uri, row["pair_reason"])
+    assert _video(paired, "flip.mp4")["faces_found"] >= 1  # its own faces, paired by Curation II mirrored
+    flip = paired["pairs"].filter(pl.col("video_id") == _video(paired, "flip.mp4")["video_id"])
+    assert flip.height >= 1 and set(flip["paired_by"]) == {"matched"} and flip["mirrored"].all()
+
+
+def test_aligned_fakes_faces_are_their_originals_faces_cut_from_their_own_frames(paired):
+    faces, pairs = paired["faces"], paired["pairs"]
+    orig = faces.filter(pl.col("uri") == "orig.mp4")
+    by_place = {(r["frame_index"], r["face_index"]): r for r in orig.iter_rows(named=True)}
+    for uri in ALIGNED_FAKES:
+        fake = faces.filter(pl.col("uri") == uri)
+        assert fake.height == orig.height
+        for r in fake.iter_rows(named=True):
+            twin = by_place[(r["frame_index"], r["face_index"])]
+            assert r["original_face_id"] == twin["face_id"]
+            assert r["affine_2x3"] == twin["affine_2x3"] and r["bbox_xyxy_px"] == twin["bbox_xyxy_px"]
+            assert r["face_id"] != twin["face_id"]
+        rows = pairs.filter(pl.col("video_id") == fake["video_id"][0])
+        assert rows.height == fake.height and set(rows["paired_by"]) == {"aligned"} and (rows["iou"] == 1.0).all()
+    copy = faces.filter(pl.col("uri") == "copy.mp4")
+    assert copy["crop_sha256"].to_list() == orig["crop_sha256"].to_list()  # the same pixels, the same affines
+    hue = faces.filter(pl.col("uri") == "hue.mp4")
+    assert not set(hue["crop_sha256"]) & set(orig["crop_sha256"])  # cut from the fake's own frames
+
+
+def _region_in_crop(box, affine, size: int, frame_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The blurred rectangle and the frame, mapped into the crop by the face's affine (boolean masks)."""
+    x, y, w, h = box
+    rect = np.zeros((frame_size[1], frame_size[0]), np.uint8)
+    rect[y : y + h, x : x + w] = 1
+    m = np.asarray(affine, np.float64).reshape(2, 3)
+    inside = cv2.warpAffine(rect, m, (size, size), flags=cv2.INTER_NEAREST).astype(bool)
+    frame = cv2.warpAffine(np.ones_like(rect), m, (size, size), flags=cv2.INTER_NEAREST).astype(bool)
+    return inside, frame
+
+
+def test_masks_light_up_inside_the_blurred_region_and_not_outside(paired):
+    out, box = paired["out"], paired["blur_box"]
+    rows = paired["pairs"].join(
+        paired["faces"].select("face_id", "affine_2x3", "crop_size_px", "frame_width_px", "frame_height_px"), on="face_id"
+    )
+    blur = rows.filter(pl.col("video_id") == _video(paired, "blur.mp4")["video_id"])
+    lit = dark = 0
+    for r in blur.iter_rows(named=True):
+        mask = cv2.imread(str(out / r["mask_path"]), cv2.IMREAD_UNCHANGED)
+        assert mask is not None and mask.ndim == 2 and mask.shape == (r["crop_size_px"], r["crop_size_px"])
+        inside, frame = _region_in_crop(box, r["affine_2x3"], r["crop_size_px"], (r["frame_width_px"], r["frame_height_px"]))
+        # The blur's edge pixels mix both sides (SSIM's window): compare away from the region's border.
+        core = cv2.erode(inside.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        away = cv2.erode((frame & ~inside).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        diff = mask / 255.0
+        if core.sum() > 0.25 * mask.size:
+            assert diff[core].mean() > 0.3, r["face_id"]
+            assert r["mask_changed_share"] > 0.5
+            lit += 1
+        if away.any():
+            assert diff[away].mean() < 0.05, r["face_id"]
+            dark += int(away.sum() > 0.25 * mask.size)
+    assert lit >= 1 and dark >= 1  # the blurred face lit, faces (or parts) outside dark
+    hue = rows.filter(pl.col("video_id") == _video(paired, "hue.mp4")["video_id"])
+    assert (hue["mask_mean_diff"] > 0.1).all()  # a colour change shows, though the luma barely moves
+
+
+def test_the_exact_copys_faces_are_filtered_unchanged_pair_and_changed_ones_are_not(paired):
+    faces = paired["faces"]
+    copy = faces.filter(pl.col("uri") == "copy.mp4")
+    assert copy.height >= 1 and (copy["status"] == "filtered").all()
+    assert all("unchanged_pair" in reasons for reasons in copy["filter_reasons"])
+    for uri in ("hue.mp4", "orig.mp4", "flip.mp4"):
+        assert not any("unchanged_pair" in reasons for reasons in faces.filter(pl.col("uri") == uri)["filter_reasons"]), uri
+    blurred = faces.filter(pl.col("uri") == "blur.mp4").join(paired["pairs"].select("face_id", "mask_mean_diff"), on="face_id")
+    assert not any("unchanged_pair" in r for r in blurred.filter(pl.col("mask_mean_diff") > 0.3)["filter_reasons"])
+    assert paired["summary"].curation.failed_rules["unchanged_pair"] >= copy.height
+
+
+def test_a_fake_and_its_original_share_a_split_checked_by_the_contract(paired, tmp_path):
+    faces = paired["faces"]
+    by_video = faces.group_by("uri").agg(pl.col("split_assigned").unique())
+    assert by_video["split_assigned"].list.len().max() == 1
+    assert faces["split_assigned"].n_unique() == 1
+    report = validate_dataset(paired["out"], reports_dir=tmp_path, build_docs=False, only=["videos", "faces", "originals"])
+    assert report.passed, report.errors
+
+
+def test_a_rerun_detects_nothing_and_pair_aware_off_detects_every_fake(paired, tmp_path):
+    options = paired["options"]
+    before = (paired["out"] / "pairs.parquet").read_bytes()
+    with CountingDetector(make_detector(options.detector_config())) as counter:
+        run_extract(options, CurateOptions(embedder="none"))
+    assert counter.calls == 0 and (paired["out"] / "pairs.parquet").read_bytes() == before
+    off = extract_options(options.corpus, tmp_path / "off", sample=options.sample, pair_aware=False)
+    with CountingDetector(make_detector(off.detector_config())) as counter:
+        run_extract(off, CurateOptions(embedder="none"))
+    videos = pl.read_parquet(tmp_path / "off" / "videos.parquet")
+    assert counter.calls == videos["frames_sampled"].sum()
+    fakes = videos.filter(pl.col("uri") != "orig.mp4")
+    assert set(fakes["pair_mode"]) == {"own_detection"} and set(fakes["pair_reason"]) == {"extract.pair_aware is off"}
+
+
+def _media(**changes) -> MediaInfo:
+    base = {"container": "mp4", "video_codec": "h264", "width_px": 64, "height_px": 48, "rotation_deg": 0, "duration_s": 1.0,
+            "fps": 10.0, "frame_count": 10, "has_audio": False, "is_image": False}  # fmt: skip
+    return MediaInfo(**{**base, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"width_px": 32}, "frame size"),
+        ({"frame_count": 11}, "frames against"),
+        ({"is_image": True}, "still image"),
+        ({"fps": 15.0}, "re-timed"),
+        ({"duration_s": 1.5}, "re-timed"),
+    ],
+)
+def test_a_probe_that_differs_is_not_aligned(changes, why):
+    work = OriginalWork("o", {}, (0.0,), ("0" * 16,), _media())
+    assert why in work.media_mismatch(_media(**changes))
+    assert work.media_mismatch(_media(container="matroska")) is None
+
+
+def test_frames_off_the_originals_times_or_count_are_not_aligned():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    phash = phash_hex(cv2.cvtColor(thumbnail(image), cv2.COLOR_RGB2GRAY))
+    work = OriginalWork("o", {}, (0.0, 0.5), (phash, phash), _media())
+    aligner = FrameAligner(work, lambda v, t, i: f"{v}{t}{i}")
+    aligner.check(Frame(0, 3.0, image))
+    with pytest.raises(NotAligned, match="off the original's time"):
+        aligner.check(Frame(1, 3.6, image))  # 0.6 s from the first, against 0.5 s
+    short = FrameAligner(work, lambda v, t, i: "")
+    short.check(Frame(0, 0.0, image))
+    with pytest.raises(NotAligned, match="1 sampled frames against the original's 2"):
+        short.finish()
+    flipped = FrameAligner(work, lambda v, t, i: "")
+    with pytest.raises(NotAligned, match="content"):
+        flipped.check(Frame(0, 0.0, image[:, ::-1].copy()))
