@@ -106,13 +106,19 @@ class DetectOutcome:
         return self.status is Status.OK
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as JSON; the pair fields only when set (a video naming no original stores what it
+        stored before pair-aware extraction, so its work stays valid under the same version)."""
+        data = asdict(self)
+        return {k: v for k, v in data.items() if v is not None or k not in _PAIR_FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DetectOutcome:
         media = MediaInfo(**data["media"]) if data.get("media") else None
         kind = ErrorKind(data["error_kind"]) if data.get("error_kind") else None
         return cls(**{**data, "status": Status(data["status"]), "error_kind": kind, "media": media})
+
+
+_PAIR_FIELDS = ("pair_mode", "pair_reason", "pair_original_id")
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,8 @@ class CurateOptions(EmbedOptions):
             raise ValueError("curate.cut_threshold and curate.video_dup_min_share must be in [0, 1]")
         if not 0 <= self.dup_max_distance <= 64 or not 0 <= self.video_dup_max_distance <= 64:
             raise ValueError("curate.dup_max_distance and curate.video_dup_max_distance are bit counts in [0, 64]")
+        if not 0 <= self.unchanged_max_diff <= 1:
+            raise ValueError("curate.unchanged_max_diff is a mean 1 - SSIM difference in [0, 1]")
 
 
 @dataclass(frozen=True)

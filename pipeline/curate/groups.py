@@ -24,7 +24,7 @@ from pipeline.curate.splits import SplitRatios, assign_splits
 from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, IDENTITIES_SCHEMA, PAIRS_SCHEMA, SPLITS_MANIFEST, SPLITS_SCHEMA
 
 # Bump when identities, splits or pairs change for the same inputs (dvc.yaml reads it as a parameter).
-GROUPS_VERSION = 1
+GROUPS_VERSION = 2  # 2: pairs say how they were made (aligned, matched) and carry masks
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from pipeline.media.ffmpeg import Frame
 from pipeline.records import DetectionRecord, MediaInfo
 from pipeline.stages.frames import phash_hex, thumbnail
 
+# Bump when what an aligned fake's detect work holds changes (dvc.yaml's detect stage reads it).
+PAIRING_VERSION = 1
 ALIGNED = "aligned"
 OWN_DETECTION = "own_detection"
 # A fake frame is at its original frame's time when their times from each stream's first sampled

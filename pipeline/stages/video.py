@@ -91,7 +91,7 @@ class VideoOutcome:
 
 class VideoPass(Stage[VideoInput, VideoOutcome]):
     name = "video"
-    version = 2
+    version = 3  # 3: videos rows say how a fake's faces were found (pair_mode, pair_reason)
     inputs = ("detect", "align", "frames")
     columns = VIDEOS_SCHEMA
 
