@@ -5,7 +5,9 @@ large files: ``shards/faces-NNNNNN.tar`` (at most ``shard_mb`` MB each; per face
 ``<face_id>.<ext>`` and ``<face_id>.json``, consecutive, as WebDataset expects),
 ``shard_index.parquet`` (shard, count, size_bytes, sha256),
 ``crop_locations.parquet`` (face_id -> shard, member, byte offset and size, for
-random access) and copies of ``videos.parquet``, ``faces.parquet`` and ``tracks.parquet``
+random access; a face of a frame-aligned fake also has ``<face_id>.mask.png``, its difference
+mask against its original's face, and its pair's fields in the JSON) and copies of
+``videos.parquet``, ``faces.parquet`` and ``tracks.parquet``
 (every face, each with its curation status: filtered and duplicate faces are packed too,
 so a trainer can re-filter). Tar
 headers carry no time, owner or mode variation, and faces go in manifest order,
@@ -29,6 +31,7 @@ from schemas.manifests import (
     CROP_LOCATIONS_SCHEMA,
     FACES_MANIFEST,
     GROUP_MANIFESTS,
+    PAIRS_MANIFEST,
     SHARD_INDEX,
     SHARD_INDEX_SCHEMA,
     TRACKS_MANIFEST,
@@ -57,6 +60,9 @@ SAMPLE_FIELDS = (
     "consent",
     "source",
 )
+# A paired face's JSON also holds these (pairs.parquet); an unpaired face's JSON is as before.
+PAIR_FIELDS = ("original_face_id", "paired_by", "mask_mean_diff", "mask_changed_share")
+MASK_MEMBER = "mask.png"
 _TAR_BLOCK = 512
 
 
@@ -75,11 +81,12 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
     check_published(dataset_dir, [VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST])
     shards, locations = [], []
     rewritten = 0
+    pairs = _pairs(dataset_dir)
     # One unit: a pack killed midway leaves its files pending in manifests.json, which readers refuse.
     with Publication(out_dir) as release:
-        for number, rows in enumerate(_groups(dataset_dir, faces.to_pylist(), int(shard_mb * 1e6))):
+        for number, rows in enumerate(_groups(dataset_dir, faces.to_pylist(), int(shard_mb * 1e6), pairs)):
             name = f"{SHARDS_DIR}/faces-{number:06d}.tar"
-            data, members = _tar(dataset_dir, rows)
+            data, members = _tar(dataset_dir, rows, pairs)
             rewritten += release.write(name, data)
             shards.append({"shard": name, "count": len(rows), "size_bytes": len(data), "sha256": sha256_bytes(data)})
             locations += [{**m, "shard": name} for m in members]
@@ -94,11 +101,22 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
     return PackSummary(len(shards), faces.num_rows, sum(s["size_bytes"] for s in shards), rewritten)
 
 
-def _groups(dataset_dir: Path, rows: list[dict], max_bytes: int) -> list[list[dict]]:
+def _pairs(dataset_dir: Path) -> dict[str, dict]:
+    """face_id -> its pairs.parquet row, for the faces that have a mask (frame-aligned fakes)."""
+    path = dataset_dir / PAIRS_MANIFEST
+    if not path.is_file() or "mask_path" not in pq.read_schema(path).names:
+        return {}
+    table = pq.read_table(path, columns=["face_id", "mask_path", *PAIR_FIELDS])
+    return {row["face_id"]: row for row in table.to_pylist() if row["mask_path"]}
+
+
+def _groups(dataset_dir: Path, rows: list[dict], max_bytes: int, pairs: dict[str, dict]) -> list[list[dict]]:
     groups: list[list[dict]] = [[]]
     size = 0
     for row in rows:
         crop_bytes = (dataset_dir / row["crop_path"]).stat().st_size + 4 * _TAR_BLOCK
+        if row["face_id"] in pairs:
+            crop_bytes += (dataset_dir / pairs[row["face_id"]]["mask_path"]).stat().st_size + 2 * _TAR_BLOCK
         if groups[-1] and size + crop_bytes > max_bytes:
             groups.append([])
             size = 0
@@ -107,15 +125,19 @@ def _groups(dataset_dir: Path, rows: list[dict], max_bytes: int) -> list[list[di
     return [g for g in groups if g]
 
 
-def _tar(dataset_dir: Path, rows: list[dict]) -> tuple[bytes, list[dict]]:
+def _tar(dataset_dir: Path, rows: list[dict], pairs: dict[str, dict]) -> tuple[bytes, list[dict]]:
     buffer = io.BytesIO()
     members = []
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for row in rows:
             image = (dataset_dir / row["crop_path"]).read_bytes()
             ext = row["crop_path"].rsplit(".", 1)[-1]
-            meta = json.dumps({k: row.get(k) for k in SAMPLE_FIELDS}, sort_keys=True).encode()
+            pair = pairs.get(row["face_id"])
+            fields = {k: row.get(k) for k in SAMPLE_FIELDS} | ({k: pair[k] for k in PAIR_FIELDS} if pair else {})
+            meta = json.dumps(fields, sort_keys=True).encode()
             offset = add_member(tar, f"{row['face_id']}.{ext}", image)
+            if pair:
+                add_member(tar, f"{row['face_id']}.{MASK_MEMBER}", (dataset_dir / pair["mask_path"]).read_bytes())
             add_member(tar, f"{row['face_id']}.json", meta)
             members.append(
                 {

@@ -9,6 +9,9 @@ The real CenterFace detector runs; its ``detect`` method is wrapped by a counter
 
 from __future__ import annotations
 
+import json
+import tarfile
+
 import cv2
 import numpy as np
 import polars as pl
@@ -18,6 +21,7 @@ from pipeline.config import CurateOptions
 from pipeline.detection.registry import make_detector
 from pipeline.media.ffmpeg import Frame
 from pipeline.records import MediaInfo
+from pipeline.release.pack import pack_dataset
 from pipeline.runs.extract import run_extract
 from pipeline.stages.frames import phash_hex, thumbnail
 from pipeline.stages.pairing import FrameAligner, NotAligned, OriginalWork
@@ -256,3 +260,20 @@ def test_frames_off_the_originals_times_or_count_are_not_aligned():
     flipped = FrameAligner(work, lambda v, t, i: "")
     with pytest.raises(NotAligned, match="content"):
         flipped.check(Frame(0, 0.0, image[:, ::-1].copy()))
+
+
+def test_release_shards_carry_each_aligned_fakes_mask_beside_its_crop(paired, tmp_path):
+    pack_dataset(paired["out"], tmp_path / "release")
+    members = {}
+    for shard in sorted((tmp_path / "release" / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            members |= {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    masked = paired["pairs"].filter(pl.col("mask_path").is_not_null())
+    assert masked.height == paired["faces"].filter(pl.col("uri").is_in(list(ALIGNED_FAKES))).height
+    for row in masked.iter_rows(named=True):
+        assert members[f"{row['face_id']}.mask.png"] == (paired["out"] / row["mask_path"]).read_bytes()
+        meta = json.loads(members[f"{row['face_id']}.json"])
+        assert meta["original_face_id"] == row["original_face_id"] and meta["paired_by"] == "aligned"
+    orig_ids = paired["faces"].filter(pl.col("uri") == "orig.mp4")["face_id"]
+    assert not any(f"{face_id}.mask.png" in members for face_id in orig_ids)
+    assert "original_face_id" not in json.loads(members[f"{orig_ids[0]}.json"])
