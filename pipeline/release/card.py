@@ -152,7 +152,14 @@ def _curation(faces: pl.DataFrame, videos: pl.DataFrame, tracks: Path) -> dict:
         "failed_rules": {r: every[r] for r in FILTER_REASONS if r in every},
         "tracks": pl.read_parquet(tracks).height if tracks.is_file() else None,
         "near_duplicate_videos": int(videos["near_duplicate_of"].is_not_null().sum()),
+        "unchanged_pair_by_video": _unchanged_by_video(faces),
     }
+
+
+def _unchanged_by_video(faces: pl.DataFrame) -> dict[str, int]:
+    """uri -> faces of that fake that never changed from its original's (``unchanged_pair``), for videos with any."""
+    unchanged = faces.filter(pl.col("filter_reasons").list.contains("unchanged_pair"))
+    return dict(sorted(unchanged.group_by("uri").len().iter_rows()))
 
 
 def _value_counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
@@ -166,6 +173,8 @@ def _curation_lines(c: dict) -> list[str]:
         *[f"- filtered `{k}` (first rule failed): {v}" for k, v in c["filtered_by_reason"].items()],
         f"- rules failed, counting every rule a face failed: {', '.join(f'{k} {v}' for k, v in c['failed_rules'].items()) or 'none'}",
         f"- tracks: {c['tracks']}; videos flagged near_duplicate_of another: {c['near_duplicate_videos']}",
+        "- fake faces never changed from their original's (`unchanged_pair`), by video: "
+        + (", ".join(f"{uri} {n}" for uri, n in c.get("unchanged_pair_by_video", {}).items()) or "none"),
     ]
 
 

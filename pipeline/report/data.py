@@ -133,10 +133,19 @@ def spread(frame: pl.DataFrame, cap: int) -> pl.DataFrame:
     return frame[[int(i * step) for i in range(cap)]]
 
 
+UNCHANGED_PAIR = "unchanged_pair"
+
+
 def videos_by_faces(tables: Tables) -> pl.DataFrame:
-    """Every video with its face counts, most faces first (then by uri)."""
-    counts = tables.faces.group_by("video_id").agg(pl.len().alias("faces"), (pl.col("status") == KEPT).sum().alias("kept"))
-    joined = tables.videos.join(counts, on="video_id", how="left").with_columns(pl.col("faces", "kept").fill_null(0))
+    """Every video with its face counts (all, kept, filtered ``unchanged_pair``), most faces first (then by uri)."""
+    faces = tables.faces
+    unchanged = (
+        pl.col("filter_reasons").list.contains(UNCHANGED_PAIR) if "filter_reasons" in faces.columns else pl.lit(False)
+    )  # a fake's faces never changed from its original's (pair-aware extraction)
+    counts = faces.group_by("video_id").agg(
+        pl.len().alias("faces"), (pl.col("status") == KEPT).sum().alias("kept"), unchanged.sum().alias("unchanged_pair")
+    )
+    joined = tables.videos.join(counts, on="video_id", how="left").with_columns(pl.col("faces", "kept", "unchanged_pair").fill_null(0))
     return joined.sort(["faces", "uri"], descending=[True, False])
 
 

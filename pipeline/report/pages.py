@@ -123,8 +123,11 @@ def videos_page(site: Site, listed: pl.DataFrame, sheets: dict[str, Sheet | None
     rows = []
     for row in listed.head(VIDEOS_LISTED).iter_rows(named=True):
         name = html.link(f"video/{row['video_id']}.html", row["uri"]) if row["video_id"] in site.video_pages else escape(row["uri"])
-        rows.append((name, row["status"], row["faces"], row["kept"], row.get("license"), row.get("split"), row.get("label")))
-    body.append(html.table(("video", "status", "faces", "kept", "license", "split", "label"), rows, raw_columns=(0,)))
+        pair = row.get("pair_mode") or ""
+        rows.append((name, row["status"], row["faces"], row["kept"], row["unchanged_pair"], pair, row.get("license"), row.get("split"),
+                     row.get("label")))  # fmt: skip
+    header = ("video", "status", "faces", "kept", "unchanged fake faces", "pair mode", "license", "split", "label")
+    body.append(html.table(header, rows, raw_columns=(0,)))
     body.append("<h2>Contact sheets per video</h2>")
     for row in listed.filter(pl.col("video_id").is_in(list(sheets))).iter_rows(named=True):
         title = html.link(f"video/{row['video_id']}.html", row["uri"])
@@ -147,7 +150,7 @@ def video_page(site: Site, parts: VideoParts) -> str:
     video = parts.video
     facts = [(k, video.get(k)) for k in ("uri", "video_id", "status", "error", "width_px", "height_px", "duration_s", "fps", "sampling",
                                          "frames_sampled", "faces_found", "detector", "preset", "license", "consent", "split",
-                                         "label")]  # fmt: skip
+                                         "label", "original", "pair_mode", "pair_reason")]  # fmt: skip
     body = [html.table(("", ""), facts)]
     body.append("<h2>Sampled frames</h2><p class=muted>Boxes: green kept, orange filtered, grey duplicate; dots: landmarks; "
                 "T<i>n</i>: track number. Click a box for its row.</p>")  # fmt: skip
