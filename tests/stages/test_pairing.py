@@ -21,7 +21,9 @@ from pipeline.config import CurateOptions
 from pipeline.detection.registry import make_detector
 from pipeline.media.ffmpeg import Frame
 from pipeline.records import MediaInfo
+from pipeline.release.card import _curation, _curation_lines
 from pipeline.release.pack import pack_dataset
+from pipeline.report.build import ReportRequest, build_report
 from pipeline.runs.extract import run_extract
 from pipeline.stages.frames import phash_hex, thumbnail
 from pipeline.stages.pairing import FrameAligner, NotAligned, OriginalWork
@@ -210,9 +212,13 @@ def test_a_fake_and_its_original_share_a_split_checked_by_the_contract(paired, t
 def test_a_rerun_detects_nothing_and_pair_aware_off_detects_every_fake(paired, tmp_path):
     options = paired["options"]
     before = (paired["out"] / "pairs.parquet").read_bytes()
+    stored = sorted((paired["out"] / "curation").glob("*/masks-*/masks.parquet"))
+    assert len(stored) == len(ALIGNED_FAKES)  # each aligned fake's masks, stored as curation work
+    mtimes = [p.stat().st_mtime_ns for p in stored]
     with CountingDetector(make_detector(options.detector_config())) as counter:
         run_extract(options, CurateOptions(embedder="none"))
     assert counter.calls == 0 and (paired["out"] / "pairs.parquet").read_bytes() == before
+    assert [p.stat().st_mtime_ns for p in stored] == mtimes  # reused, not computed again
     off = extract_options(options.corpus, tmp_path / "off", sample=options.sample, pair_aware=False)
     with CountingDetector(make_detector(off.detector_config())) as counter:
         run_extract(off, CurateOptions(embedder="none"))
@@ -277,3 +283,16 @@ def test_release_shards_carry_each_aligned_fakes_mask_beside_its_crop(paired, tm
     orig_ids = paired["faces"].filter(pl.col("uri") == "orig.mp4")["face_id"]
     assert not any(f"{face_id}.mask.png" in members for face_id in orig_ids)
     assert "original_face_id" not in json.loads(members[f"{orig_ids[0]}.json"])
+
+
+def test_report_and_card_count_unchanged_fake_faces_per_video(paired, tmp_path):
+    faces = paired["faces"]
+    copy_faces = faces.filter(pl.col("uri") == "copy.mp4").height
+    counted = _curation(faces, paired["videos"], paired["out"] / "tracks.parquet")["unchanged_pair_by_video"]
+    assert counted["copy.mp4"] == copy_faces and "hue.mp4" not in counted and "orig.mp4" not in counted
+    assert f"copy.mp4 {copy_faces}" in "\n".join(_curation_lines(_curation(faces, paired["videos"], paired["out"] / "tracks.parquet")))
+    build_report(ReportRequest(dataset=paired["out"], out=tmp_path / "report", reports_dir=tmp_path / "none", video_pages=0))
+    listed = (tmp_path / "report" / "videos.html").read_text()
+    assert "unchanged fake faces" in listed
+    row = next(line for line in listed.split("<tr>") if "copy.mp4" in line)
+    assert f'<td class="n">0</td><td class="n">{copy_faces}</td><td>aligned</td>' in row  # kept 0, unchanged: all
