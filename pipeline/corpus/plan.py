@@ -68,8 +68,17 @@ def pending_shards(out_dir: Path, fingerprints: dict[str, str]) -> list[Shard]:
     return pending
 
 
-def plan(out_dir: Path, todo: list[VideoInput], fingerprints: dict[str, str], shard_videos: int, shard_bytes: int) -> list[Shard]:
-    """The shards to run: unfinished shards of earlier batches, then a new batch for the rest."""
+def plan(
+    out_dir: Path,
+    todo: list[VideoInput],
+    fingerprints: dict[str, str],
+    shard_videos: int,
+    shard_bytes: int,
+    family: dict[str, str] | None = None,
+) -> list[Shard]:
+    """The shards to run: unfinished shards of earlier batches, then a new batch for the rest.
+    ``family``: video_id -> the uri of the original it derives from (pair-aware extraction), so that
+    fakes are cut into the shard of their original where the shard size allows."""
     pending = pending_shards(out_dir, fingerprints)
     taken = {vid for shard in pending for vid in shard.video_ids}
     fresh = [i for i in todo if i.video_id not in taken]
@@ -78,24 +87,35 @@ def plan(out_dir: Path, todo: list[VideoInput], fingerprints: dict[str, str], sh
     batch_id = _hash({"fingerprints": fingerprints, "videos": sorted(i.video_id for i in fresh)})
     shards = [
         Shard(f"{batch_id}-{n:04d}", batch_id, tuple(i.video_id for i in group), sum(i.size_bytes or 0 for i in group))
-        for n, group in enumerate(_cut(fresh, shard_videos, shard_bytes))
+        for n, group in enumerate(_cut(fresh, shard_videos, shard_bytes, family or {}))
     ]
     record = {"batch_id": batch_id, "fingerprints": fingerprints, "shards": [asdict(s) for s in shards]}
     atomic_write_bytes(Path(out_dir) / BATCHES_DIR / f"{batch_id}.json", json.dumps(record, indent=1).encode(), skip_if_same=True)
     return pending + shards
 
 
-def _cut(inputs: list[VideoInput], max_videos: int, max_bytes: int) -> list[list[VideoInput]]:
+def _cut(inputs: list[VideoInput], max_videos: int, max_bytes: int, family: dict[str, str]) -> list[list[VideoInput]]:
+    """Shards in uri order of each family's root; a family (an original and its fakes, original first) starts
+    a new shard when it would not fit in the current one (one larger than a shard is cut)."""
+    root = lambda i: family.get(i.video_id, i.entry.uri)  # noqa: E731
+    families: dict[str, list[VideoInput]] = {}
+    for item in sorted(inputs, key=lambda i: (root(i), i.entry.uri != root(i), i.entry.uri)):
+        families.setdefault(root(item), []).append(item)
     groups: list[list[VideoInput]] = []
     current: list[VideoInput] = []
     current_bytes = 0
-    for item in sorted(inputs, key=lambda i: i.entry.uri):
-        size = item.size_bytes or 0
-        if current and (len(current) >= max_videos or current_bytes + size > max_bytes):
+    for members in families.values():
+        size = sum(i.size_bytes or 0 for i in members)
+        if current and (len(current) + len(members) > max_videos or current_bytes + size > max_bytes):
             groups.append(current)
             current, current_bytes = [], 0
-        current.append(item)
-        current_bytes += size
+        for item in members:
+            size = item.size_bytes or 0
+            if current and (len(current) >= max_videos or current_bytes + size > max_bytes):
+                groups.append(current)
+                current, current_bytes = [], 0
+            current.append(item)
+            current_bytes += size
     if current:
         groups.append(current)
     return groups

@@ -173,10 +173,12 @@ def prepare(options: Options, only: list[str] | None = None) -> Plan:
     inputs = list(admission.admitted)
     snapshot_id = write_snapshot(extract.out_dir, inputs)
     job = video_pass(options)
-    job.originals = pair_order(inputs).originals
+    order = pair_order(inputs)
+    job.originals = order.originals
     todo = [i for i in inputs if (only is None or i.video_id in only) and job.stored(i) is None]
     fingerprints = {"detect": job.detect.fingerprint, "align": job.align.fingerprint}
-    shards = plan(extract.out_dir, todo, fingerprints, options.ingest.shard_videos, int(options.ingest.shard_mb * 1e6))
+    shard_bytes = int(options.ingest.shard_mb * 1e6)
+    shards = plan(extract.out_dir, todo, fingerprints, options.ingest.shard_videos, shard_bytes, order.family())
     return Plan(snapshot_id, tuple(inputs), tuple(shards), len(todo), admission)
 
 

@@ -31,6 +31,18 @@ class PairOrder:
             out[depth[item.video_id]].append(item)
         return out
 
+    def family(self) -> dict[str, str]:
+        """video_id -> the uri of the first video of its chain of originals (itself when it names none)."""
+        uris = {i.video_id: i.entry.uri for i in self.inputs}
+        out = {}
+        for item in self.inputs:
+            root, seen = item.video_id, {item.video_id}
+            while (up := self.originals.get(root)) is not None and up not in seen and up in uris:
+                root = up
+                seen.add(up)
+            out[item.video_id] = uris[root]
+        return out
+
     def depth(self, video_id: str) -> int:
         seen = {video_id}
         while (video_id := self.originals.get(video_id)) is not None and video_id not in seen:

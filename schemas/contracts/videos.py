@@ -7,7 +7,7 @@ from great_expectations.expectations.row_conditions import Column
 
 from schemas.contracts.base import Check, error, schema_checks, suite_computed
 from schemas.contracts.limits import ContractLimits
-from schemas.manifests import VIDEOS_SCHEMA
+from schemas.manifests import PAIR_MODES, VIDEOS_SCHEMA
 
 NAME = "videos"
 KEY = "video_id"
@@ -47,6 +47,11 @@ def checks(limits: ContractLimits) -> list[Check]:
             "videos.status_known",
             f"status is one of {', '.join(STATUSES)}",
             gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+        ),
+        error(
+            "videos.pair_mode_known",
+            f"pair_mode is null (the video names no original) or one of {', '.join(PAIR_MODES)}",
+            gxe.ExpectColumnValuesToBeInSet(column="pair_mode", value_set=list(PAIR_MODES)),
         ),
         error("videos.ok_has_no_error", "an ok video has no error", gxe.ExpectColumnValuesToBeNull(column="error", **_when("ok"))),
         error(

@@ -241,6 +241,7 @@ CORRUPTIONS = {
     "duplicate video row": (_duplicate_video_row, {"videos.video_id_unique", "videos.uri_unique"}),
     "unknown status": (_first_video(_set("status", "weird")), {"videos.status_known", "faces.video_is_ok", "tracks.video_id_in_videos"}),
     "ok video with an error": (_first_video(_set("error", "oops")), {"videos.ok_has_no_error"}),
+    "unknown pair mode": (_first_video(_set("pair_mode", "guessed")), {"videos.pair_mode_known"}),
     "implausible timeline": (_first_video(_set("duration_s", 95356.0)), {"videos.timeline_plausible"}),
     "too many failed videos": (_add_failed_videos(2), {"run.failure_ratio"}),
     # Curation: statuses and reasons, duplicates, tracks, score ranges, near-duplicate videos.
