@@ -69,9 +69,10 @@ def corpus(name: str, gop: int) -> Path:
     return manifest
 
 
-def one_run(manifest: Path, pair_aware: bool) -> dict:
+def one_run(manifest: Path, pair_aware: bool, det_max_side: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        extract = ExtractOptions(corpus=str(manifest), out=str(Path(tmp) / "out"), sample="fps:1", pair_aware=pair_aware)
+        out = str(Path(tmp) / "out")
+        extract = ExtractOptions(corpus=str(manifest), out=out, sample="fps:1", pair_aware=pair_aware, det_max_side=det_max_side)
         started = time.perf_counter()
         summary = run_extract(extract, CurateOptions(embedder="none"))
         wall = time.perf_counter() - started
@@ -84,15 +85,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--gops", nargs="+", default=list(GOPS), choices=list(GOPS))
+    parser.add_argument("--det-max-side", type=int, default=ExtractOptions().det_max_side, help="the detector's input side (its cost)")
     args = parser.parse_args()
     results = {}
-    for name, gop in GOPS.items():
-        manifest = corpus(name, gop)
-        one_run(manifest, True)  # warm: model loaded, files in the page cache
+    for name in args.gops:
+        manifest = corpus(name, GOPS[name])
+        one_run(manifest, True, args.det_max_side)  # warm: model loaded, files in the page cache
         tries: dict[str, list[dict]] = {"on": [], "off": []}
         for _ in range(args.rounds):
             for arm in ("off", "on"):
-                tries[arm].append(one_run(manifest, arm == "on"))
+                tries[arm].append(one_run(manifest, arm == "on", args.det_max_side))
         best = {arm: min(runs, key=lambda r: r["wall_s"]) for arm, runs in tries.items()}
         results[name] = {"tries": tries, "best": best, "speedup": round(best["off"]["wall_s"] / best["on"]["wall_s"], 2)}
         off, on = best["off"], best["on"]

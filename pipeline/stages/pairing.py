@@ -92,14 +92,15 @@ class FrameAligner:
     first_pts_s: float | None = None
     frames: int = 0
 
-    def detections(self, video_id: str, frame: Frame) -> list[DetectionRecord]:
-        self.check(frame)
+    def detections(self, video_id: str, frame: Frame, phash: str | None = None) -> list[DetectionRecord]:
+        """The original's detections of this frame, re-keyed (``phash``: the frame's, when already taken)."""
+        self.check(frame, phash)
         return [
             replace(r, face_id=self.face_id(video_id, frame.pts_s, r.face_index), video_id=video_id, pts_s=frame.pts_s)
             for r in self.original.detections.get(frame.index, [])
         ]
 
-    def check(self, frame: Frame) -> None:
+    def check(self, frame: Frame, phash: str | None = None) -> None:
         """Raise :class:`NotAligned` naming the first difference of this frame."""
         k = self.frames
         self.frames += 1
@@ -111,7 +112,7 @@ class FrameAligner:
         drift = (frame.pts_s - self.first_pts_s) - self.original.times_s[k]
         if abs(drift) > PTS_TOLERANCE_FRAMES * period + 1e-6:
             raise NotAligned(f"sampled frame {k} is {drift:+.3f} s off the original's time")
-        bits = content_distance(frame, self.original.phashes[k])
+        bits = content_distance(frame, self.original.phashes[k], phash)
         if bits > CONTENT_MAX_BITS:
             raise NotAligned(f"sampled frame {k} differs from the original's in content ({bits} of 64 pHash bits: flipped, cropped, other)")
 
@@ -120,9 +121,10 @@ class FrameAligner:
             raise NotAligned(f"{self.frames} sampled frames against the original's {len(self.original.times_s)}")
 
 
-def content_distance(frame: Frame, original_phash: str) -> int:
-    """pHash bits (of 64) between a frame and the original frame's stored pHash (frames stage's hash)."""
-    mine = phash_hex(cv2.cvtColor(thumbnail(frame.image_rgb), cv2.COLOR_RGB2GRAY))
+def content_distance(frame: Frame, original_phash: str, phash: str | None = None) -> int:
+    """pHash bits (of 64) between a frame (``phash``: its hash, when taken) and the original frame's stored
+    pHash (the frames stage's hash)."""
+    mine = phash or phash_hex(cv2.cvtColor(thumbnail(frame.image_rgb), cv2.COLOR_RGB2GRAY))
     return int(imagehash.hex_to_hash(mine) - imagehash.hex_to_hash(original_phash))
 
 

@@ -226,16 +226,17 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 out.frames += 1
                 self.count(frames=1)
                 sampled = VideoFrame(item.video_id, frame)
-                if wanted.pair is not None:
-                    found = wanted.pair.detections(item.video_id, frame)
+                signature = self.frames(sampled) if wanted.frames else None
+                if signature is not None:
+                    out.signatures.append(signature)
+                if wanted.pair is not None:  # the signature's pHash, when taken, spares a second 1080p shrink
+                    found = wanted.pair.detections(item.video_id, frame, signature.frame_phash if signature else None)
                     out.detections += found
                 elif wanted.stored is None:
                     found = self.detect(sampled)
                     out.detections += found
                 else:
                     found = wanted.stored.get(frame.index, [])
-                if wanted.frames:
-                    out.signatures.append(self.frames(sampled))
                 if wanted.align is not None and found:
                     out.crops += wanted.align(FrameFaces(frame, tuple(found)))
         if wanted.pair is not None:
