@@ -119,7 +119,9 @@ class Dataset:
 
     @property
     def pairs(self) -> pl.LazyFrame:
-        """Fake-to-original face pairs: ``face_id`` (fake) -> ``original_face_id``, with IoU, time gap, mirrored, split."""
+        """Fake-to-original face pairs: ``face_id`` (fake) -> ``original_face_id``, with IoU, time gap, mirrored, split,
+        ``paired_by`` (``aligned``: same frame and affine, pixel-aligned crops; ``matched``) and, for aligned pairs,
+        the difference mask (``mask_path``; in a release, the shard member ``<face_id>.mask.png``) and its scalars."""
         return self._table(PAIRS_MANIFEST, PAIRS_SCHEMA)
 
     @property
