@@ -20,7 +20,7 @@ from pipeline.alignment.crops import CROPS_DIR
 from pipeline.cli import main as base
 from pipeline.cli.extract import EXTRACT_FLAGS
 from pipeline.cli.options import FORMATTER, Flag, add_params_flags, options_from, section_flags
-from pipeline.config import Options
+from pipeline.config import VALIDATION_REPORT, Options
 from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
 
 DEPLOYMENT_NAME = "facecorpus-ingest"
@@ -98,9 +98,7 @@ def _validation_line(options: Options) -> str:
     """The validation verdict the flow left (validation.json next to the dataset), in one line."""
     import json
 
-    from pipeline.validate.suites import REPORT_NAME
-
-    path = options.validate.reports_path(options.extract.out_dir) / REPORT_NAME
+    path = options.validate.reports_path(options.extract.out_dir) / VALIDATION_REPORT
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -43,6 +43,8 @@ from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
 
 # Where ``facecorpus report`` writes inside a dataset folder when report.out is unset.
 REPORT_DIR = "report"
+# The validation verdict's file name in a reports folder (``ValidateOptions.reports_path``).
+VALIDATION_REPORT = "validation.json"
 
 
 @dataclass(frozen=True)
