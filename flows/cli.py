@@ -126,9 +126,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_retry_failed(args: argparse.Namespace) -> int:
     from pipeline.runs.ingest import forget_retryable_failures
+    from pipeline.runs.lock import folders_lock
 
     options = _absolute(options_from(args))
-    video_ids = forget_retryable_failures(options)
+    with folders_lock([options.extract.detect_dir, options.extract.out_dir]):  # no run is writing the records it forgets
+        video_ids = forget_retryable_failures(options)
     print(f"retrying {len(video_ids)} videos that failed transiently")
     return _run(options, only=video_ids)
 

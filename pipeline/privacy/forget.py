@@ -29,7 +29,7 @@ from pipeline.privacy.reports import report_objects
 from pipeline.privacy.scrub import drop_erased_rows, scrub_tree
 from pipeline.privacy.select import EMPTY, Selected, Target, select
 from pipeline.privacy.sweep import SweepResult, in_old_releases, sweep
-from pipeline.runs.lock import dataset_lock
+from pipeline.runs.lock import folders_lock
 from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, VIDEOS_MANIFEST
 
 
@@ -44,7 +44,7 @@ class ForgetResult:
 def forget(options: Options, target: Target, reason: str, repo: Path | None = None, remote: str | None = None) -> ForgetResult:
     """Erase ``target`` (``repo``: the git + DVC project whose cache and remote to clear; None: the tree only),
     holding the dataset's lock: no run writes the dataset meanwhile."""
-    with dataset_lock(options.extract.out_dir):
+    with folders_lock([options.extract.detect_dir, options.extract.out_dir]):
         return _forget(options, target, reason, repo, remote)
 
 

@@ -16,6 +16,7 @@ from pipeline.privacy.forget import forget
 from pipeline.privacy.gc import collect
 from pipeline.privacy.select import Target
 from pipeline.runs.lock import HOLDER_NAME, DatasetLocked, dataset_lock
+from tests.conftest import fixture
 from tests.runs.test_hardening import _hold
 
 
@@ -58,3 +59,39 @@ def test_the_lock_is_reentrant_in_a_thread_and_keeps_the_outer_holder(tmp_path):
             assert json.loads((tmp_path / HOLDER_NAME).read_text()) == outer
         assert json.loads((tmp_path / HOLDER_NAME).read_text()) == outer  # the inner exit left it
     assert not (tmp_path / HOLDER_NAME).exists()
+
+
+def test_a_separate_detect_folder_is_locked_by_every_run_that_writes_it(tmp_path):
+    """With extract.detect_root apart from the dataset, a process holding the detect folder (a DVC
+    detect stage, say) keeps out extract with alignment, curate, forget and gc, which all write or
+    read detect work: each refuses naming it, and the dataset folder is left free again."""
+    from pipeline.runs.extract import run_curate, run_extract
+
+    out, detect = tmp_path / "dataset", tmp_path / "detect"
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "two_people.jpg").write_bytes(fixture("two_people.jpg").read_bytes())
+    options = _options(out)
+    options = replace(options, extract=replace(options.extract, corpus=str(tmp_path / "corpus"), detect_root=str(detect)))
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(str(detect), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        named = rf"{detect}: another run holds this dataset's lock \(pid {holder.pid} on "
+        for attempt in (
+            lambda: run_extract(options.extract, options.curate),
+            lambda: run_curate(options.extract, options.curate),
+            lambda: forget(options, Target("video", "v" * 16), "a request"),
+            lambda: collect(options),
+        ):
+            with pytest.raises(DatasetLocked, match=named):
+                attempt()
+        assert not (out / "faces.parquet").exists() and not (detect / "work").exists()
+        with dataset_lock(out, wait_s=0):  # each refusal let go of the dataset folder it took first
+            pass
+    finally:
+        release.set()
+        holder.join(30)
+    assert run_extract(options.extract, options.curate).faces == 2  # released: the run goes ahead
+    assert (detect / "work").is_dir()
