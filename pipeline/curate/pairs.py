@@ -15,6 +15,7 @@ The pair is the original face with the best box IoU, at least ``MIN_IOU``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -30,7 +31,10 @@ MIN_TOLERANCE_S = 0.05
 MIRROR_ORDER = [1, 0, 2, 4, 3]
 
 
-_PAIR_COLUMNS = {f.name: pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema[f.name] for f in PAIRS_SCHEMA if f.name != "split_assigned"}
+@functools.cache
+def _pair_columns() -> dict[str, pl.DataType]:
+    # Made on first use, not at import: polars' from_arrow loads pandas (0.48 s of a run's fixed cost).
+    return {f.name: pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema[f.name] for f in PAIRS_SCHEMA if f.name != "split_assigned"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def pair_video(
         "iou": best_iou[keep].astype(np.float32),
         "mirrored": [bool(mirrored)] * len(rows),
     }
-    return pl.DataFrame(columns, schema=_PAIR_COLUMNS)
+    return pl.DataFrame(columns, schema=_pair_columns())
 
 
 def stream_times(faces: pl.DataFrame, first_pts: dict[str, float]) -> pl.DataFrame:
