@@ -20,7 +20,7 @@ from pipeline.alignment.crops import CROPS_DIR
 from pipeline.cli import main as base
 from pipeline.cli.extract import EXTRACT_FLAGS
 from pipeline.cli.options import FORMATTER, Flag, add_params_flags, options_from, section_flags
-from pipeline.config import Options
+from pipeline.config import VALIDATION_REPORT, Options
 from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
 
 DEPLOYMENT_NAME = "facecorpus-ingest"
@@ -98,9 +98,7 @@ def _validation_line(options: Options) -> str:
     """The validation verdict the flow left (validation.json next to the dataset), in one line."""
     import json
 
-    from pipeline.validate.suites import REPORT_NAME
-
-    path = options.validate.reports_path(options.extract.out_dir) / REPORT_NAME
+    path = options.validate.reports_path(options.extract.out_dir) / VALIDATION_REPORT
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -128,9 +126,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _cmd_retry_failed(args: argparse.Namespace) -> int:
     from pipeline.runs.ingest import forget_retryable_failures
+    from pipeline.runs.lock import folders_lock
 
     options = _absolute(options_from(args))
-    video_ids = forget_retryable_failures(options)
+    with folders_lock([options.extract.detect_dir, options.extract.out_dir]):  # no run is writing the records it forgets
+        video_ids = forget_retryable_failures(options)
     print(f"retrying {len(video_ids)} videos that failed transiently")
     return _run(options, only=video_ids)
 

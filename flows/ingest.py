@@ -40,7 +40,7 @@ from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import TransientError
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.runs import ingest as lib
-from pipeline.runs.lock import dataset_lock
+from pipeline.runs.lock import folders_lock
 
 FLOW_NAME = "ingest"
 # dashboard_address=None alone still starts the scheduler's HTTP server on :8787 (distributed's
@@ -200,7 +200,7 @@ def ingest(options: IngestParameters, only: list[str] | None = None) -> lib.Inge
     parsed.ingest.check()
     # The flow holds the dataset's lock itself, so runs started by `serve` or a work pool are
     # locked as the CLI's are: one writer per dataset folder (forget and gc wait or refuse).
-    with dataset_lock(parsed.extract.out_dir):
+    with folders_lock([parsed.extract.detect_dir, parsed.extract.out_dir]):
         return _run(parsed, only, started)
 
 

@@ -136,7 +136,10 @@ class Dataset:
     def _table(self, name: str, empty: pa.Schema) -> pl.LazyFrame:
         """A corpus table; an empty one of its schema for a release made before it existed."""
         path = self.root / name
-        return pl.scan_parquet(path) if path.is_file() else pl.from_arrow(empty.empty_table()).lazy()
+        if not path.is_file():
+            return pl.from_arrow(empty.empty_table()).lazy()
+        check_published(self.root, [name])  # a torn or hand-edited table is refused, as the core tables are
+        return pl.scan_parquet(path)
 
     @property
     def shards(self) -> pl.DataFrame:

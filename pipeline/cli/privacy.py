@@ -69,7 +69,8 @@ def _cmd_forget(args: argparse.Namespace) -> int:
     e = result.erasure
     print(
         f"erased ({e.erasure_id}): {len(e.face_ids)} faces of {len(e.video_ids)} videos; {len(e.shard_md5)} old DVC objects "
-        f"deleted from the cache and remote; {result.tree_changes} paths removed or rewritten; {result.faces_now} faces remain"
+        f"({len(result.swept_reports)} of them old report pages and images) deleted from the cache and remote; "
+        f"{result.tree_changes} paths removed or rewritten; {result.faces_now} faces remain"
     )
     return 0
 

@@ -22,7 +22,6 @@ from pipeline.alignment.presets import DEFAULT_PRESET, PRESETS, AlignConfig
 from pipeline.config.values import coerce as coerce
 from pipeline.config.values import default_of as default_of
 from pipeline.config.values import field_types as field_types
-from pipeline.config.values import option as option
 from pipeline.config.values import optional_fields as optional_fields
 from pipeline.corpus.card import CardOptions
 from pipeline.corpus.policy import PolicyOptions
@@ -40,9 +39,12 @@ from pipeline.embedding.options import EmbedOptions, SelectGroupOptions
 from pipeline.media.probe import DEFAULT_MAX_PIXELS
 from pipeline.media.spec import SampleSpec
 from schemas.contracts.limits import DEFAULT_PARTITION_ROWS, ContractLimits
+from schemas.params import option as option
 
 # Where ``facecorpus report`` writes inside a dataset folder when report.out is unset.
 REPORT_DIR = "report"
+# The validation verdict's file name in a reports folder (``ValidateOptions.reports_path``).
+VALIDATION_REPORT = "validation.json"
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import functools
 import typing
-from dataclasses import MISSING, field, fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
-
-
-def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, required: bool = False) -> Any:
-    """A field of a params section: its default and the help its flag shows.
-    ``required``: no default; give it as a flag or in params.yaml."""
-    return field(default=default, metadata={"help": help, "choices": choices, "required": required})
 
 
 @functools.cache

@@ -4,16 +4,14 @@ A section of ``pipeline/config/:Options`` (defined here, below the config, as ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-def _required(help: str):  # pipeline/config/'s option(..., required=True): no default, the help its flag shows
-    return field(default=None, metadata={"help": help, "choices": None, "required": True})
+from schemas.params import option
 
 
 @dataclass(frozen=True)
 class CardOptions:
     """params.yaml ``card``: the intended use and limitations, in the card's words."""
 
-    intended_use: str | None = _required("what the dataset is for (and not for), in the card's words")
-    limitations: str | None = _required("known gaps and biases of the corpus and the pipeline, in the card's words")
+    intended_use: str | None = option(None, "what the dataset is for (and not for), in the card's words", required=True)
+    limitations: str | None = option(None, "known gaps and biases of the corpus and the pipeline, in the card's words", required=True)

@@ -33,7 +33,7 @@ class Erasure:
     video_ids: tuple[str, ...]
     face_ids: tuple[str, ...]
     crop_sha256: tuple[str, ...]
-    shard_md5: tuple[str, ...] = ()  # DVC objects (old shards) deleted from the cache and the remote
+    shard_md5: tuple[str, ...] = ()  # DVC objects (old shards, old report pages and images) deleted from the cache and remote
     replaced_by: tuple[str, ...] = ()  # parallel: the repacked shard without the erased faces ("" when none)
 
     def replacement(self, md5: str) -> str | None:

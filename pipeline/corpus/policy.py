@@ -10,11 +10,9 @@ checks the released faces' fields against the same rules.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-
-def _option(default, help: str):  # pipeline/config/'s option(): a default and the help its flag shows
-    return field(default=default, metadata={"help": help, "choices": None, "required": False})
+from schemas.params import option
 
 
 @dataclass(frozen=True)
@@ -25,12 +23,12 @@ class PolicyOptions:
     ``facecorpus.yaml`` sidecar (``pipeline/corpus/load.py``) or in a corpus manifest. A list
     option is a bare ``tuple`` of text (``pipeline/config/:coerce``)."""
 
-    require_consent: bool = _option(False, "a video needs a consent value (and one of allowed_consent when that is set)")
-    allowed_consent: tuple = _option((), "consent values accepted (YAML list or comma-separated); empty: any non-empty value")
-    require_license: bool = _option(False, "a video needs a licence (and one of allowed_licenses when that is set)")
-    allowed_licenses: tuple = _option((), "licence values accepted (YAML list or comma-separated); empty: any non-empty value")
-    require_source: bool = _option(False, "a video needs a source (where it came from)")
-    erasures: str | None = _option(None, "the append-only erasure log (git-tracked Parquet): forget writes it; ingestion denies it")
+    require_consent: bool = option(False, "a video needs a consent value (and one of allowed_consent when that is set)")
+    allowed_consent: tuple = option((), "consent values accepted (YAML list or comma-separated); empty: any non-empty value")
+    require_license: bool = option(False, "a video needs a licence (and one of allowed_licenses when that is set)")
+    allowed_licenses: tuple = option((), "licence values accepted (YAML list or comma-separated); empty: any non-empty value")
+    require_source: bool = option(False, "a video needs a source (where it came from)")
+    erasures: str | None = option(None, "the append-only erasure log (git-tracked Parquet): forget writes it; ingestion denies it")
 
     @property
     def active(self) -> bool:

@@ -103,6 +103,7 @@ def pair_mask(out_dir: Path, fake_crop: str, original_crop: str, affine: list[fl
 def aligned_pairs(out_dir: Path, faces: pl.DataFrame, aligned: dict[str, str]) -> pl.DataFrame:
     """Every face of an aligned fake (``aligned``: fake video_id -> original's) with the original's face at
     the same sampled frame and rank, and their mask (``MASK_COLUMNS``)."""
+    (Path(out_dir) / MASKS_DIR).mkdir(parents=True, exist_ok=True)  # always there: a DVC output of curate, a dep of pack
     cols = ["video_id", "frame_index", "face_index", "face_id", "crop_path", "affine_2x3", "bbox_xyxy_px"]
     fakes = faces.filter(pl.col("video_id").is_in(list(aligned))).select(cols)
     if fakes.height == 0:

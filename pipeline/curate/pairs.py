@@ -15,6 +15,7 @@ The pair is the original face with the best box IoU, at least ``MIN_IOU``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -32,7 +33,12 @@ MIRROR_ORDER = [1, 0, 2, 4, 3]
 
 # The columns pair_video makes (the split, how the pair was made and the mask are set after).
 _LATER = ("split_assigned", "paired_by", "mask_path", "mask_mean_diff", "mask_changed_share")
-_PAIR_COLUMNS = {f.name: pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema[f.name] for f in PAIRS_SCHEMA if f.name not in _LATER}
+
+
+@functools.cache
+def _pair_columns() -> dict[str, pl.DataType]:
+    # Made on first use, not at import: polars' from_arrow loads pandas (0.48 s of a run's fixed cost).
+    return {f.name: pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema[f.name] for f in PAIRS_SCHEMA if f.name not in _LATER}
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ def pair_video(
 ) -> pl.DataFrame:
     """Pairs (PAIRS_SCHEMA without split) of one fake video's faces; both frames carry ``stream_time_s``."""
     if fake.height == 0 or original.height == 0:
-        return pl.DataFrame(schema=_PAIR_COLUMNS)
+        return pl.DataFrame(schema=_pair_columns())
     f, o = _faces(fake, original_size[0] / max(fake_size[0], 1)), _faces(original)
     times = np.unique(o.frame)
     nearest = times[np.abs(f.frame[:, None] - times[None, :]).argmin(axis=1)]
@@ -137,7 +143,7 @@ def pair_video(
         "iou": best_iou[keep].astype(np.float32),
         "mirrored": [bool(mirrored)] * len(rows),
     }
-    return pl.DataFrame(columns, schema=_PAIR_COLUMNS)
+    return pl.DataFrame(columns, schema=_pair_columns())
 
 
 def stream_times(faces: pl.DataFrame, first_pts: dict[str, float]) -> pl.DataFrame:
@@ -171,7 +177,7 @@ def pair_faces(
     for fake, original in sorted(originals.of.items()):
         if fake not in done and fake in by_video and original in by_video and fake in sizes and original in sizes:
             parts.append(pair_video(by_video[fake], by_video[original], sizes[fake], sizes[original], step_s.get(original, 0.0)))
-    matched = pl.concat(parts) if parts else pl.DataFrame(schema=_PAIR_COLUMNS)
+    matched = pl.concat(parts) if parts else pl.DataFrame(schema=_pair_columns())
     matched = matched.with_columns(
         paired_by=pl.lit("matched"),
         mask_path=pl.lit(None, pl.String),
@@ -186,7 +192,7 @@ def _exact(faces: pl.DataFrame, aligned: pl.DataFrame | None) -> pl.DataFrame:
     """The aligned pairs as pairs rows (before the split): same frame, so IoU 1 and no mirror."""
     later = {k: v for k, v in pl.from_arrow(PAIRS_SCHEMA.empty_table()).schema.items() if k in _LATER and k != "split_assigned"}
     if aligned is None or aligned.height == 0:
-        return pl.DataFrame(schema={**_PAIR_COLUMNS, **later})
+        return pl.DataFrame(schema={**_pair_columns(), **later})
     times = faces.select("face_id", "video_id", "stream_time_s")
     table = aligned.join(times, on="face_id").join(
         times.select(pl.col("face_id").alias("original_face_id"), pl.col("stream_time_s").alias("_original_s")), on="original_face_id"
@@ -197,4 +203,4 @@ def _exact(faces: pl.DataFrame, aligned: pl.DataFrame | None) -> pl.DataFrame:
         mirrored=pl.lit(False),
         paired_by=pl.lit("aligned"),
     )
-    return table.select({**_PAIR_COLUMNS, **later}.keys()).cast({**_PAIR_COLUMNS, **later})
+    return table.select({**_pair_columns(), **later}.keys()).cast({**_pair_columns(), **later})

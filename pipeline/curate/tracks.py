@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from scipy.optimize import linear_sum_assignment
 
 from pipeline.config import CurateOptions
 from pipeline.records import to_table
@@ -152,6 +151,10 @@ class _Linker:
             last = [t.last_row for t in open_]
             steps = np.array([frame - t.last_frame for t in open_], np.float64)
             costs = link_costs(self._at(last), self._at(rows), steps, self.params)
+            # Imported here: scipy.optimize takes 0.7 s to import, most of the fixed cost of a
+            # run over stills (no frame to link), measured with python -X importtime.
+            from scipy.optimize import linear_sum_assignment
+
             for i, j in zip(*linear_sum_assignment(costs)):
                 if costs[i, j] < _NO_LINK:
                     self._extend(open_[i], frame, rows[j])

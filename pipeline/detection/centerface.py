@@ -24,11 +24,13 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+if TYPE_CHECKING:
+    import onnx
 
 from pipeline.detection.base import (
     Detection,
@@ -91,6 +93,11 @@ def centerface_model_path() -> Path:
 
 def load_fast_model(path: Path) -> onnx.ModelProto:
     """The CenterFace graph with dynamic input size and initializers removed from its inputs."""
+    # Imported here, not with the module: `onnx` takes ~1 s to import (ml_dtypes' tables), and
+    # the module is imported for the detector's identity (the fingerprint) by runs that load no model.
+    import onnx
+    from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
     model = onnx.load(str(path))
     initializer_names = {init.name for init in model.graph.initializer}
     real_inputs = [inp for inp in model.graph.input if inp.name not in initializer_names]

@@ -5,9 +5,11 @@ run records, reports), the detect work, the snapshot folder, the training view a
 the release folder: every file's sha256 and, for tar shards, every member's,
 against the erased crops; every Parquet cell, and every other file's bytes, for an
 erased face id (or a video id erased whole); (2) the DVC cache and the default
-remote: every object's sha256 and every tar member's. Old releases' manifests in
-the cache keep the erased ids (no face image), so that an old release can name the
-erasure behind a sample it no longer serves: the cache scan looks for bytes only.
+remote: every object's sha256 and every tar member's, and every HTML page (old
+releases' reports) for an erased face id: a page naming one sits beside the images
+that show it (``privacy/reports.py``). Old releases' manifests in the cache keep the
+erased ids (no face image), so that an old release can name the erasure behind a
+sample it no longer serves: the cache scan reads no Parquet.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ def audit(options: Options, repo: Path | None = None, remote: str | None = None)
         store = DvcStore(repo, remote)
         for name, md5, data in store.objects():
             findings += [Finding(name, f"{md5}{where}", what) for where, what in _bytes_findings(data, erased)]
+            if is_html(data):
+                findings += [Finding(name, md5, f"an old report page names erased id {i}") for i in sorted(_named(data, erased.ids))[:3]]
     return len(log.erasures), findings
 
 
@@ -72,9 +76,17 @@ def scan_tree(root: Path, erased: Erased) -> Iterator[Finding]:
         data = path.read_bytes()
         for where, what in _bytes_findings(data, erased):
             yield Finding("tree", f"{path}{where}", what)
-        hits = _parquet_ids(path, erased.ids) if path.suffix == ".parquet" else [i for i in erased.ids if i.encode() in data]
+        hits = _parquet_ids(path, erased.ids) if path.suffix == ".parquet" else _named(data, erased.ids)
         for found in sorted(hits)[:3]:
             yield Finding("tree", str(path), f"names erased id {found}")
+
+
+def is_html(data: bytes) -> bool:
+    return data[:15].lower() == b"<!doctype html>"
+
+
+def _named(data: bytes, ids: frozenset[str]) -> set[str]:
+    return {i for i in ids if i.encode() in data}
 
 
 def _bytes_findings(data: bytes, erased: Erased) -> Iterator[tuple[str, str]]:

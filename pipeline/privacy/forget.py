@@ -2,7 +2,8 @@
 
 In order: select the target in the current manifests and in every old release;
 clear its bytes from the DVC cache and the default remote (old shards deleted and
-replaced by repacks without it); append the erasure to the log (what, when, why, the
+replaced by repacks without it; old reports' pages and images showing it deleted,
+``privacy/reports.py``); append the erasure to the log (what, when, why, the
 ids and content hashes; no face data), which from then on is the deny-list; remove it
 from the working tree (work folders or rows, crops, run records, reports); rewrite
 the manifests from stored work (``run_curate``, the log applied), the training view
@@ -21,14 +22,15 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.config import Options
-from pipeline.corpus.erasures import Erasure, append_erasure
+from pipeline.corpus.erasures import SCOPE_VIDEO, Erasure, append_erasure
 from pipeline.privacy.dvcstore import DvcStore
 from pipeline.privacy.registry import drop_identities, erased_identities
+from pipeline.privacy.reports import report_objects
 from pipeline.privacy.scrub import drop_erased_rows, scrub_tree
 from pipeline.privacy.select import EMPTY, Selected, Target, select
 from pipeline.privacy.sweep import SweepResult, in_old_releases, sweep
-from pipeline.runs.lock import dataset_lock
-from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
+from pipeline.runs.lock import folders_lock
+from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, VIDEOS_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,13 @@ class ForgetResult:
     erasure: Erasure
     tree_changes: int
     faces_now: int
+    swept_reports: tuple[str, ...] = ()  # old releases' report objects deleted (md5s)
 
 
 def forget(options: Options, target: Target, reason: str, repo: Path | None = None, remote: str | None = None) -> ForgetResult:
     """Erase ``target`` (``repo``: the git + DVC project whose cache and remote to clear; None: the tree only),
     holding the dataset's lock: no run writes the dataset meanwhile."""
-    with dataset_lock(options.extract.out_dir):
+    with folders_lock([options.extract.detect_dir, options.extract.out_dir]):
         return _forget(options, target, reason, repo, remote)
 
 
@@ -55,7 +58,7 @@ def _forget(options: Options, target: Target, reason: str, repo: Path | None, re
     erased = current | (in_old_releases(store, options.pack.out, target) if store and options.pack.out else EMPTY)
     if not erased.face_ids and not erased.video_ids:
         raise ValueError(f"nothing to erase: no video or face matches --{target.kind} {target.value}")
-    swept = sweep(store, erased) if store is not None else SweepResult()
+    swept = sweep(store, erased, _report_objects(store, options, erased, target.scope)) if store is not None else SweepResult()
     erasure = _record(target, reason, erased, swept)
     append_erasure(Path(options.policy.erasures), erasure)
     identities = erased_identities(options.extract.out_dir, erased.face_ids)  # before the faces go
@@ -65,14 +68,23 @@ def _forget(options: Options, target: Target, reason: str, repo: Path | None, re
     for folder in (options.extract.out_dir, options.select.out, options.pack.out):
         if folder and Path(folder).is_dir():
             changes += drop_erased_rows(Path(folder), erased, target.scope)
-    return ForgetResult(erasure, changes, faces_now)
+    return ForgetResult(erasure, changes, faces_now, swept.reports)
+
+
+def _report_objects(store: DvcStore, options: Options, erased: Selected, scope: str) -> list[str]:
+    """Old releases' report pages and images that show an erased face (or name a video erased whole)."""
+    if not options.pack.out:
+        return []
+    ids = erased.face_ids | (erased.video_ids if scope == SCOPE_VIDEO else frozenset())
+    return list(report_objects(store, options.pack.out, ids))
 
 
 def _current(options: Options, target: Target) -> Selected:
     out = options.extract.out_dir
     if not (out / FACES_MANIFEST).is_file():
         return EMPTY
-    return select(target, pl.read_parquet(out / VIDEOS_MANIFEST), pl.read_parquet(out / FACES_MANIFEST), str(out))
+    registry = pl.read_parquet(out / IDENTITIES_MANIFEST) if (out / IDENTITIES_MANIFEST).is_file() else None
+    return select(target, pl.read_parquet(out / VIDEOS_MANIFEST), pl.read_parquet(out / FACES_MANIFEST), str(out), registry)
 
 
 def _record(target: Target, reason: str, erased: Selected, swept: SweepResult) -> Erasure:

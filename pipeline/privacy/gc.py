@@ -23,7 +23,7 @@ from pipeline.config import Options
 from pipeline.curate.video import CurateVideos
 from pipeline.privacy.scrub import work_roots
 from pipeline.runs.admit import admit
-from pipeline.runs.lock import dataset_lock
+from pipeline.runs.lock import folders_lock
 from pipeline.stages.video import VideoPass
 from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
 
@@ -76,7 +76,7 @@ def collect(options: Options, dry_run: bool = False) -> Orphans:
     holding the dataset's lock: a run in progress is never swept from under it."""
     if dry_run:
         return find_orphans(options)
-    with dataset_lock(options.extract.out_dir):
+    with folders_lock([options.extract.detect_dir, options.extract.out_dir]):
         return _remove(find_orphans(options))
 
 

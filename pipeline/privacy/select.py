@@ -2,7 +2,9 @@
 
 A video, uri or subject erases whole videos (``scope = video``: every face, the work,
 the source's content hash denied); an identity erases the faces that carry its
-``identity_id`` (``scope = face``), wherever they are. The same selection runs on the
+``identity_id`` (``scope = face``), wherever they are, and those of every id merged
+with it (``alias_of`` in the identity registry, either way: one person, whichever of
+its ids the request names, e.g. an id from an older release). The same selection runs on the
 current manifests and on every old release's.
 """
 
@@ -51,15 +53,16 @@ class Selected:
 EMPTY = Selected(frozenset(), frozenset(), frozenset())
 
 
-def select(target: Target, videos: pl.DataFrame | None, faces: pl.DataFrame, where: str) -> Selected:
-    """The target's videos (scope video), faces and crops in one release's manifests (``where`` names it)."""
+def select(target: Target, videos: pl.DataFrame | None, faces: pl.DataFrame, where: str, registry: pl.DataFrame | None = None) -> Selected:
+    """The target's videos (scope video), faces and crops in one release's manifests (``where`` names it;
+    ``registry``: its identity registry, whose aliases an identity target follows)."""
     if target.kind == "identity":
         if IDENTITY_COLUMN not in faces.columns or faces[IDENTITY_COLUMN].null_count() == faces.height:
             raise NoIdentities(
                 f"{where}: no face carries an {IDENTITY_COLUMN} (identities off: curate.embedder none, or a dataset from before them); "
                 "--identity cannot select"
             )
-        chosen = faces.filter(pl.col(IDENTITY_COLUMN) == target.value)
+        chosen = faces.filter(pl.col(IDENTITY_COLUMN).is_in(sorted(identity_group(target.value, registry))))
         return Selected(frozenset(chosen["video_id"].to_list()), frozenset(chosen["face_id"].to_list()), _crops(chosen))
     rows = videos if videos is not None else faces.select("video_id", "uri", "subject").unique()
     if target.kind == "video":
@@ -72,6 +75,22 @@ def select(target: Target, videos: pl.DataFrame | None, faces: pl.DataFrame, whe
     video_ids = frozenset(hit["video_id"].to_list())
     chosen = faces.filter(pl.col("video_id").is_in(list(video_ids)))
     return Selected(video_ids, frozenset(chosen["face_id"].to_list()), _crops(chosen))
+
+
+def identity_group(identity: str, registry: pl.DataFrame | None) -> frozenset[str]:
+    """``identity`` and every id joined to it by ``alias_of`` edges, transitively, either way."""
+    group = {identity}
+    if registry is None or not {"identity_id", "alias_of"} <= set(registry.columns):
+        return frozenset(group)
+    edges = registry.filter(pl.col("alias_of").is_not_null()).select("identity_id", "alias_of").rows()
+    grown = True
+    while grown:
+        grown = False
+        for alias, kept in edges:
+            if (alias in group) != (kept in group):
+                group |= {alias, kept}
+                grown = True
+    return frozenset(group)
 
 
 def _crops(faces: pl.DataFrame) -> frozenset[str]:

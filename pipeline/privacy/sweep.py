@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import polars as pl
@@ -20,7 +20,7 @@ import polars as pl
 from pipeline.privacy.dvcstore import DvcStore
 from pipeline.privacy.select import EMPTY, NoIdentities, Selected, Target, select
 from pipeline.release.pack import add_member
-from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, VIDEOS_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Member:
 class SweepResult:
     deleted: tuple[str, ...] = ()
     replaced_by: tuple[str, ...] = ()  # parallel to deleted: the repacked shard's md5, "" when nothing was left
+    reports: tuple[str, ...] = ()  # of deleted: old releases' report objects (pages and images showing an erased face)
 
 
 def in_old_releases(store: DvcStore, out: str, target: Target) -> Selected:
@@ -49,7 +50,8 @@ def in_old_releases(store: DvcStore, out: str, target: Target) -> Selected:
             continue
         videos = _parquet(store, release.files.get(VIDEOS_MANIFEST))
         try:
-            found |= select(target, videos, faces, f"release {release.rev}")
+            registry = _parquet(store, release.files.get(IDENTITIES_MANIFEST))
+            found |= select(target, videos, faces, f"release {release.rev}", registry)
         except NoIdentities:  # a release from before identities: nothing there carries the identity
             continue
     return found
@@ -60,9 +62,13 @@ def _parquet(store: DvcStore, md5: str | None) -> pl.DataFrame | None:
     return None if data is None else pl.read_parquet(io.BytesIO(data))
 
 
-def sweep(store: DvcStore, erased: Selected) -> SweepResult:
-    """Delete or repack every object holding an erased crop's bytes; what was deleted and its replacement."""
-    deleted, replaced = [], []
+def sweep(store: DvcStore, erased: Selected, reports: Iterable[str] = ()) -> SweepResult:
+    """Delete or repack every object holding an erased crop's bytes, and delete the ``reports``
+    objects (``pipeline/privacy/reports.py``); what was deleted and its replacement."""
+    # Recorded with the shards (the log's shard_md5, no replacement): a fetch of an old release
+    # then knows which erasure withheld a report file, as it knows for a shard.
+    gone_reports = tuple(md5 for md5 in sorted(set(reports)) if store.delete(md5))
+    deleted, replaced = list(gone_reports), [""] * len(gone_reports)
     for md5 in sorted({md5 for _, md5, _ in _listing(store)}):
         data = store.read(md5)
         if data is None or md5.endswith(".dir"):
@@ -79,7 +85,7 @@ def sweep(store: DvcStore, erased: Selected) -> SweepResult:
                 store.delete(md5)
                 deleted.append(md5)
                 replaced.append(new)
-    return SweepResult(tuple(deleted), tuple(replaced))
+    return SweepResult(tuple(deleted), tuple(replaced), gone_reports)
 
 
 def _listing(store: DvcStore) -> Iterator[tuple[str, str, None]]:

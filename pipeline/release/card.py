@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from pipeline.config import REPORT_DIR, Options
+from pipeline.config import REPORT_DIR, VALIDATION_REPORT, Options
 from pipeline.release.changes import RELEASES_DIR, change_lines, changes, previous_card, read_metrics
 from pipeline.release.responsible import responsible_data, responsible_lines
 from pipeline.report.build import INDEX, VALIDATION_PAGE
@@ -20,7 +20,6 @@ from schemas.manifests import FACES_MANIFEST, FILTER_REASONS, SHARD_INDEX, TRACK
 __all__ = ["RELEASES_DIR", "ReleasePaths", "card_markdown", "dataset_card"]
 # Corpus fields counted per value in the card (faces and kept faces).
 BREAKDOWN_FIELDS = ("split", "subject", "label")
-REPORT_NAME = "validation.json"
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class ReleasePaths:
         dataset = repo / options.extract.out_dir
         release_dir = repo / _required(options.pack.out, "pack.out")
         release_reports = repo / options.pack.reports_dir if options.pack.reports_dir else release_dir / "reports"
-        return cls(release_dir, repo / options.validate.reports_path(dataset) / REPORT_NAME, release_reports / REPORT_NAME)
+        return cls(release_dir, repo / options.validate.reports_path(dataset) / VALIDATION_REPORT, release_reports / VALIDATION_REPORT)
 
 
 def _required(value: str | None, key: str) -> Path:

@@ -78,7 +78,7 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
     """Pack ``dataset_dir`` (manifests + loose crops) into ``out_dir``; unchanged files are not rewritten."""
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
     faces = pq.read_table(dataset_dir / FACES_MANIFEST)
-    check_published(dataset_dir, [VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST])
+    check_published(dataset_dir, [VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST, *GROUP_MANIFESTS])
     shards, locations = [], []
     rewritten = 0
     pairs = _pairs(dataset_dir)
@@ -95,9 +95,11 @@ def pack_dataset(dataset_dir: Path, out_dir: Path, shard_mb: float = 256.0) -> P
         release.write(CROP_LOCATIONS, table_bytes(pa.Table.from_pylist(locations, schema=CROP_LOCATIONS_SCHEMA)))
         for name in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST):
             release.write(name, (dataset_dir / name).read_bytes())
-        for name in GROUP_MANIFESTS:  # Curation II's tables, when the dataset has them (curate.embedder none: no embeddings)
+        for name in GROUP_MANIFESTS:  # Curation II's tables, when the dataset has them (one from before them: none)
             if (dataset_dir / name).is_file():
                 release.write(name, (dataset_dir / name).read_bytes())
+            else:  # never an earlier pack's table beside this dataset's faces
+                release.remove(name)
     return PackSummary(len(shards), faces.num_rows, sum(s["size_bytes"] for s in shards), rewritten)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pipeline.config import VALIDATION_REPORT
 from pipeline.corpus.load import load_corpus
 from pipeline.errors import CorpusError
 from pipeline.fsutil import atomic_write_bytes
@@ -30,8 +31,7 @@ INDEX = "index.html"
 # The ingest flow's report (its Prefect artifact's markdown), written next to the manifests.
 INGEST_REPORT = "ingest-report.md"
 REPORT_KEY = "report-key.txt"  # what the report was built from (report_key); written last
-VALIDATION_JSON = "validation.json"
-VALIDATION_PAGE = "validation.html"  # pipeline/validate/suites.py:REPORT_NAME (not imported: it would load GX)
+VALIDATION_PAGE = "validation.html"
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ def report_key(request: ReportRequest) -> str:
     (but where it goes) and the report code's source. Equal keys: the same report."""
     digest = hashlib.sha256(repr({**request.__dict__, "out": None}).encode())
     sources = sorted(Path(__file__).parent.glob("*.py"))
-    for path in [*(request.dataset / n for n in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST)), request.reports_dir / VALIDATION_JSON,
-                 *sources]:  # fmt: skip
+    tables = [request.dataset / n for n in (VIDEOS_MANIFEST, FACES_MANIFEST, TRACKS_MANIFEST)]
+    for path in [*tables, request.reports_dir / VALIDATION_REPORT, *sources]:
         digest.update(path.name.encode() + (path.read_bytes() if path.is_file() else b"-"))
     return digest.hexdigest()
 
@@ -100,7 +100,7 @@ def _write_pages(request: ReportRequest, dataset: Path, out: Path, tmp: Path, ta
     with_faces = listed.filter(pl.col("faces") > 0)
     paged = with_faces.head(request.video_pages)
     site = pages.Site(dataset, out, frozenset(paged["video_id"].to_list()))
-    validation = read_validation(request.reports_dir / VALIDATION_JSON, tables)
+    validation = read_validation(request.reports_dir / VALIDATION_REPORT, tables)
     breakdowns = data.breakdowns(tables)
     parts = pages.IndexParts(
         summary=_summary(dataset, tables, request),
@@ -130,7 +130,7 @@ def write_validation_page(dataset: Path, reports_dir: Path) -> Path:
     ``facecorpus validate`` prints instead of the Data Docs index, which needs a CDN)."""
     dataset, reports_dir = dataset.resolve(), reports_dir.resolve()
     tables = data.load_tables(dataset)
-    view = read_validation(reports_dir / VALIDATION_JSON, tables)
+    view = read_validation(reports_dir / VALIDATION_REPORT, tables)
     page = reports_dir / VALIDATION_PAGE
     atomic_write_bytes(page, pages.validation_page(pages.Site(dataset, reports_dir, frozenset()), view, standalone=True).encode())
     return page

@@ -12,7 +12,7 @@ from pipeline.curate.dataset import CurationCounts
 from pipeline.errors import CorpusError
 from pipeline.records import Status
 from pipeline.runs.admit import admit
-from pipeline.runs.lock import dataset_lock
+from pipeline.runs.lock import folders_lock
 from pipeline.runs.manifests import curate_and_write
 from pipeline.runs.pairorder import pair_order
 from pipeline.stages.base import StageCounts
@@ -110,7 +110,8 @@ def run_extract(
     DVC align stage; ``facecorpus curate`` does the rest). ``policy``: videos it excludes
     are never decoded, erased ones left out (``pipeline/runs/admit.py``)."""
     started = time.perf_counter()
-    with dataset_lock(extract.out_dir if align else extract.detect_dir):
+    # Aligning writes detect work too (into extract.detect_dir): both folders are held.
+    with folders_lock([extract.detect_dir, extract.out_dir] if align else [extract.detect_dir]):
         admission = admit(extract, policy)
         inputs = list(admission.admitted)
         if not inputs and not admission.excluded and not admission.denied:
@@ -132,15 +133,18 @@ def run_curate(extract: ExtractOptions, curate: CurateOptions, policy: PolicyOpt
     """Curate the stored work of every admitted video of ``extract.corpus`` and write the manifests,
     decoding nothing (the DVC curate stage): every video must have been detected and aligned."""
     started = time.perf_counter()
-    admission = admit(extract, policy)
-    inputs = list(admission.admitted)
-    job = VideoPass.build(extract)
-    job.originals = pair_order(inputs).originals
-    outcomes = [job.stored(i) for i in inputs]
-    missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
-    if missing:
-        raise ValueError(f"no stored detections or crops for {len(missing)} videos ({', '.join(missing[:5])}): run detect and align first")
-    with dataset_lock(extract.out_dir):
+    # Admission (the erasure log's deny-list) and the stored work are read under the lock too: a
+    # forget between reading them and writing would otherwise be undone by this write.
+    with folders_lock([extract.detect_dir, extract.out_dir]):
+        admission = admit(extract, policy)
+        inputs = list(admission.admitted)
+        job = VideoPass.build(extract)
+        job.originals = pair_order(inputs).originals  # an aligned fake's stored work is valid for its original
+        outcomes = [job.stored(i) for i in inputs]
+        missing = [i.entry.uri for i, o in zip(inputs, outcomes) if o is None]
+        if missing:
+            listed = ", ".join(missing[:5])
+            raise ValueError(f"no stored detections or crops for {len(missing)} videos ({listed}): run detect and align first")
         curation, curate_counts = curate_and_write(extract.out_dir, job, inputs, outcomes, curate, admission)
     counts = {stage.name: stage.counts for stage in job.stages} | curate_counts
     return summarize(extract.out_dir, outcomes, counts, time.perf_counter() - started, curation, len(admission.excluded))

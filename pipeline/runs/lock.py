@@ -6,6 +6,9 @@ while both report success. Every command that writes a dataset folder holds its 
 naming the holder (host, pid, command, since when, from ``<out>/.lock.holder``).
 Other writers (forget, gc) take the same lock. It is reentrant within a thread (forget
 holds it and calls ``run_curate``, which takes it again): one ``FileLock`` per folder.
+A run that writes two folders (the dataset and a separate detect folder,
+``extract.detect_root``) holds both (``folders_lock``), always in path order, so two
+runs taking the same pair never deadlock.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -56,6 +59,15 @@ def dataset_lock(out_dir: Path, wait_s: float = 0.0) -> Iterator[None]:
             with contextlib.suppress(OSError):
                 (out_dir / HOLDER_NAME).unlink()
         lock.release()
+
+
+@contextlib.contextmanager
+def folders_lock(folders: Iterable[Path], wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the lock of every folder in ``folders`` (each once, in path order) for the block."""
+    with contextlib.ExitStack() as stack:
+        for folder in sorted({Path(f).resolve() for f in folders}):
+            stack.enter_context(dataset_lock(folder, wait_s))
+        yield
 
 
 def holder(out_dir: Path) -> str:

@@ -120,9 +120,10 @@ def write_manifests(
         (IDENTITIES_MANIFEST, grouped.identities, IDENTITIES_SCHEMA),
         (SPLITS_MANIFEST, grouped.splits, SPLITS_SCHEMA),
         (PAIRS_MANIFEST, grouped.pairs, PAIRS_SCHEMA),
+        # Always published (empty with curate.embedder none): no stale vectors of an earlier run stay
+        # beside new faces, and the curate stage's declared output exists.
+        (EMBEDDINGS_MANIFEST, embeddings, embeddings.to_arrow().schema),
     ]
-    if embedder is not None:
-        tables.append((EMBEDDINGS_MANIFEST, embeddings, embeddings.to_arrow().schema))
     published = {
         name: table_bytes(frame.sort(SORT_KEYS[name]).to_arrow().select(schema.names).cast(schema)) for name, frame, schema in tables
     }

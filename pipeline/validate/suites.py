@@ -27,6 +27,7 @@ import pyarrow as pa
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 from great_expectations.data_context import AbstractDataContext
 
+from pipeline.config import VALIDATION_REPORT
 from pipeline.fsutil import atomic_write_bytes
 from pipeline.validate.columns import (
     DatasetTables,
@@ -47,7 +48,6 @@ from schemas.contracts import crops, faces, groups, originals, run, shards, trac
 from schemas.contracts.base import Severity
 from schemas.contracts.limits import ContractLimits
 
-REPORT_NAME = "validation.json"
 # The GX context's configuration ships inside the package (schemas/gx, package data), so validate
 # works from any folder and from a non-editable install.
 DEFAULT_GX_DIR = Path(__file__).resolve().parents[2] / "schemas" / "gx"
@@ -168,14 +168,14 @@ def validate_dataset(
         raise ValueError(f"partition_rows must be >= 1, got {partition_rows}")
     limits = limits or ContractLimits()
     specs = _selected(only)
-    _refuse_another_datasets(Path(dataset_dir), Path(reports_dir) / REPORT_NAME)
+    _refuse_another_datasets(Path(dataset_dir), Path(reports_dir) / VALIDATION_REPORT)
     key = None
     if reuse and all(spec in SUITES for spec in specs):
         key = reuse_key(Path(dataset_dir), limits, partition_rows, [spec.contract.NAME for spec in specs], build_docs)
-        if (stored := _stored_report(Path(dataset_dir), Path(reports_dir) / REPORT_NAME, key, started)) is not None:
+        if (stored := _stored_report(Path(dataset_dir), Path(reports_dir) / VALIDATION_REPORT, key, started)) is not None:
             return stored
     # A validation that fails or raises must not leave the last run's "passed" beside new data.
-    (Path(reports_dir) / REPORT_NAME).unlink(missing_ok=True)
+    (Path(reports_dir) / VALIDATION_REPORT).unlink(missing_ok=True)
     data = load_dataset(Path(dataset_dir))
     # Data Docs on demand: only then a file context in the reports folder, where the one-batch
     # Checkpoints store their results and update the site; otherwise in memory, writing nothing.
@@ -187,7 +187,7 @@ def validate_dataset(
     suites, runs, summaries = _run_suites(data, specs, limits, partition_rows, context, SITE_NAME if build_docs else None)
     docs = finish_data_docs(context, runs, suites) if build_docs else None
     outcomes = tuple(o for r in runs for o in _outcomes(r.suite, r.result))
-    report_json = Path(reports_dir) / REPORT_NAME
+    report_json = Path(reports_dir) / VALIDATION_REPORT
     report = ValidationReport(Path(dataset_dir), tuple(summaries), outcomes, time.perf_counter() - started, report_json, docs)
     _write_json(report, runs, limits, partition_rows, key)
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import polars as pl
 
@@ -36,6 +37,13 @@ def test_dvc_repro_runs_the_stages_and_reruns_only_what_a_parameter_touches(tmp_
     assert (project / "data" / "selection" / "selection.parquet").is_file()
     assert "up to date" in sh(project, "dvc", "repro").stdout
     assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
+    # What else lives in the dataset folder (a report built beside it, the run lock) is no input of
+    # pack: it stays up to date (issue 20: pack lists the dataset's parts, not its folder).
+    (project / "data" / "dataset" / "report").mkdir(exist_ok=True)
+    (project / "data" / "dataset" / "report" / "index.html").write_text("a report rebuilt beside the dataset")
+    (project / "data" / "dataset" / ".lock").write_text("")
+    assert json.loads(sh(project, "dvc", "status", "--json").stdout) == {}
+    shutil.rmtree(project / "data" / "dataset" / "report")
 
     # A new detector model (the file the models stage put in the project) makes detect dirty (issue 20).
     model = project / "models" / "centerface.onnx"

@@ -133,23 +133,13 @@ def test_pipeline_logs_and_the_failures_table_reach_the_prefect_ui(prefect_serve
 def test_the_flow_itself_holds_the_dataset_lock(prefect_server, tmp_path):
     """A run started by a deployment (no CLI around it) is locked too: while another process holds
     the dataset's lock, the flow fails naming the holder and writes nothing."""
-    import multiprocessing
-
     from pipeline.runs.lock import DatasetLocked
-    from tests.runs.test_hardening import _hold
+    from tests.lockholder import held
 
     corpus, out = small_corpus(tmp_path / "corpus"), tmp_path / "out"
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(out), ready, release))
-    holder.start()
-    try:
-        assert ready.wait(30)
+    with held(out) as holder:
         state = ingest(options(corpus, out, {}), return_state=True)
         assert state.is_failed()
         with pytest.raises(DatasetLocked, match=rf"another run holds this dataset's lock \(pid {holder.pid} on "):
             state.result()
         assert not (out / "videos.parquet").exists()
-    finally:
-        release.set()
-        holder.join(30)

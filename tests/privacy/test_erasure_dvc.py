@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +21,7 @@ import pytest
 from pipeline.config import load_params
 from pipeline.dataset import load
 from pipeline.errors import ErasedSampleError
+from pipeline.privacy.dvcstore import DvcStore
 from pipeline.runs.ingest import prepare
 from tests.conftest import fixture
 from tests.dvcproject import commit_all, make_project, sh, update_params
@@ -61,12 +63,61 @@ def project(tmp_path_factory):
     return root
 
 
+class _Page(HTMLParser):
+    """A report page read with the standard library's parser: its images and what their map areas link to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: dict[str, str] = {}  # map name -> img src
+        self.areas: dict[str, list[str]] = {}  # map name -> area hrefs and titles
+        self._map: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img" and attrs.get("usemap"):
+            self.images[attrs["usemap"].lstrip("#")] = attrs["src"]
+        elif tag == "map":
+            self._map = attrs.get("name")
+        elif tag == "area" and self._map:
+            self.areas.setdefault(self._map, []).extend([attrs.get("href") or "", attrs.get("title") or ""])
+
+
+def report_files_showing(release_dir: Path, ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """({md5: path} of the report's pages naming an id and images whose map names one, {md5: path} of its other images)."""
+    showing, others = {}, {}
+    report = release_dir / "report"
+    for page_path in sorted(report.rglob("*.html")):
+        text = page_path.read_text(encoding="utf-8")
+        if not any(i in text for i in ids):
+            continue
+        showing[hashlib.md5(page_path.read_bytes()).hexdigest()] = str(page_path.relative_to(release_dir))
+        page = _Page()
+        page.feed(text)
+        for name, src in page.images.items():
+            if any(i in area for area in page.areas.get(name, []) for i in ids):
+                image = (page_path.parent / src).resolve()
+                showing[hashlib.md5(image.read_bytes()).hexdigest()] = str(image.relative_to(release_dir.resolve()))
+    for image in sorted(report.rglob("*.jpg")):
+        digest = hashlib.md5(image.read_bytes()).hexdigest()
+        if digest not in showing:
+            others[digest] = str(image.relative_to(release_dir))
+    return showing, others
+
+
+def subject_ids(project: Path) -> set[str]:
+    """The subject's face and video ids in the release folder now (the subject is erased whole: scope video)."""
+    faces = pl.read_parquet(project / "data" / "release" / "faces.parquet").filter(pl.col("subject") == SUBJECT)
+    return set(faces["face_id"]) | set(faces["video_id"])
+
+
 @pytest.fixture(scope="module")
 def v1(project):
-    """What v1 served before any erasure: {face_id: crop sha256}, the subject's face ids, one of its crops' bytes."""
+    """What v1 served before any erasure: {face_id: crop sha256}, the subject's face ids, one of its crops'
+    bytes, and its report's files that show the subject and those that do not (report_files_showing)."""
     ds = load(project / "data" / "release")
     subject = set(ds.faces.filter(pl.col("subject") == SUBJECT).collect()["face_id"].to_list())
-    return crops_of(ds), subject, ds.read_crop_bytes(sorted(subject)[0])
+    report = report_files_showing(project / "data" / "release", subject_ids(project))
+    return crops_of(ds), subject, ds.read_crop_bytes(sorted(subject)[0]), report
 
 
 def test_a_video_lacking_consent_is_excluded_with_its_reason_and_never_decoded(project, v1):
@@ -127,13 +178,14 @@ def erased(project, forced_in):
     commit_all(project, "small shards")
     sh(project, "dvc", "repro")  # the pack stage only
     release(project, "v2")
+    v2_report = report_files_showing(project / "data" / "release", subject_ids(project))
     out = sh(project, "facecorpus", "forget", "--subject", SUBJECT, "--reason", "consent withdrawn", "--params", "params.yaml").stdout
     assert "erased (" in out
     log = pl.read_parquet(project / "erasures.parquet")
     commit_all(project, "erase subject")
     sh(project, "dvc", "repro")
     release(project, "v3")
-    return log.row(0, named=True)
+    return {**log.row(0, named=True), "v2_report": v2_report}
 
 
 def test_forget_erases_the_subject_from_the_next_release_and_records_why(project, v1, erased):
@@ -143,9 +195,13 @@ def test_forget_erases_the_subject_from_the_next_release_and_records_why(project
     assert erased["reason"] == "consent withdrawn" and erased["target_kind"] == "subject" and erased["scope"] == "video"
     assert set(erased["face_ids"]) >= v1[1] and len(erased["video_ids"]) == 2
     # v1's one shard and v2's shards holding the subject were deleted; v2's other shards were left alone.
+    # So were v1's and v2's report pages naming the subject's faces and the images showing them.
+    reports = set(v1[3][0]) | set(erased["v2_report"][0])
+    shards = [m for m in erased["shard_md5"] if m not in reports]
+    assert reports <= set(erased["shard_md5"]) and len(erased["shard_md5"]) == len(erased["replaced_by"])
     v2_shards = json.loads((project / "releases" / "v2.json").read_text())["counts"]["shards"]
-    assert 1 + len(v1[1]) == len(erased["shard_md5"]) == len(erased["replaced_by"]) and v2_shards > len(v1[1])
-    assert erased["replaced_by"].count("") == len(v1[1])  # a one-face shard of the subject leaves nothing to repack
+    assert 1 + len(v1[1]) == len(shards) and v2_shards > len(v1[1])
+    assert erased["replaced_by"].count("") == len(v1[1]) + len(reports)  # a one-face shard of the subject leaves nothing to repack
     assert not {"bbox_xyxy_px", "landmarks5_px", "embedding"} & set(pl.read_parquet(project / "erasures.parquet").columns)  # no face data
     card = json.loads((project / "releases" / "v3.json").read_text())
     since = card["responsible"]["erasures_since_previous"]
@@ -154,6 +210,20 @@ def test_forget_erases_the_subject_from_the_next_release_and_records_why(project
     assert SUBJECT not in (project / "releases" / "v3.md").read_text()  # counts and reasons, no identities
     validation = json.loads((project / "data" / "dataset" / "reports" / "validation.json").read_text())
     assert validation["passed"] is True
+
+
+def test_old_reports_lose_the_pages_and_images_showing_the_subject_and_keep_the_rest(project, v1, erased):
+    """Contact sheets and frame views are face images: an old release's report files that show an
+    erased face leave the cache and the remote; its other images stay (content-addressed objects
+    may serve other releases)."""
+    showing, others = v1[3]
+    assert any(path.endswith(".jpg") for path in showing.values()), "v1's report shows the subject in no image: the fixture changed"
+    assert others, "every v1 report image shows the subject: the test could not tell over-deletion"
+    store = DvcStore(project)
+    for md5, path in {**showing, **erased["v2_report"][0]}.items():
+        assert store.read(md5) is None, f"{path} ({md5}) still in the cache or remote"
+    for md5, path in others.items():
+        assert store.read(md5) is not None, f"{path} ({md5}) shows no erased face, yet was deleted"
 
 
 def test_audit_finds_nothing_in_the_tree_the_cache_or_the_remote(project, erased):
@@ -180,7 +250,7 @@ def test_v1_from_a_fresh_clone_serves_every_other_face_and_names_the_erasure(pro
     clone = tmp_path / "clone"
     sh(tmp_path, "git", "clone", "-q", str(project), str(clone))
     ds = load(str(clone), rev="v1", cache_dir=tmp_path / "cache")
-    served, subject, _ = v1
+    served, subject, _, _ = v1
     assert set(ds.faces.collect()["face_id"]) == set(served)  # the old manifest still lists every face
     for face_id, digest in served.items():
         if face_id in subject:

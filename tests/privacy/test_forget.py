@@ -6,12 +6,15 @@ from __future__ import annotations
 import shutil
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from pipeline.cli.main import main
 from pipeline.fsutil import publish_tables, table_bytes
+from pipeline.privacy.select import identity_group
+from schemas.manifests import IDENTITIES_MANIFEST, IDENTITIES_SCHEMA
 from tests.conftest import fixture
 
 SIDECAR = "defaults: {license: CC0, consent: given, source: fixtures}\n"
@@ -86,6 +89,50 @@ def test_forget_identity_erases_one_face_and_keeps_the_rest_of_its_video(dataset
     assert gone["face_id"] not in set(pl.read_parquet(dataset / "faces.parquet")["face_id"])
     assert facecorpus("audit", "--no-dvc") == 0
     assert facecorpus("validate", "ds", "--no-docs") == 0
+    capsys.readouterr()
+
+
+def test_identity_group_follows_aliases_transitively_either_way():
+    registry = pl.DataFrame(
+        {"identity_id": ["a", "b", "c", "x", "y"], "alias_of": [None, "a", "b", None, "x"]},
+        schema={"identity_id": pl.String, "alias_of": pl.String},
+    )
+    assert identity_group("c", registry) == identity_group("a", registry) == identity_group("b", registry) == {"a", "b", "c"}
+    assert identity_group("y", registry) == {"x", "y"} and identity_group("z", registry) == {"z"}
+    assert identity_group("a", None) == {"a"}
+
+
+def test_forget_identity_erases_the_ids_merged_with_it(dataset, capsys):
+    """A request may name an id the registry has since merged (an id from an older release): every
+    face of that person goes, whichever of its ids the faces carry now."""
+    faces = with_identities(dataset)
+    assert faces.height >= 3
+    ids = sorted(faces["identity_id"])
+    # person-old was merged into ids[1], and ids[1] into ids[0]; ids[2:] are other people.
+    rows = [(i, None) for i in ids] + [("person-old", ids[1])]
+    rows = [(i, ids[0] if i == ids[1] else alias) for i, alias in rows]
+    registry = [
+        {
+            "identity_id": i,
+            "source": "cluster",
+            "subject": None,
+            "alias_of": a,
+            "embedder": "test",
+            "tracks": 1,
+            "faces": 1,
+            "videos": 1,
+            "centroid": [0.0],
+        }
+        for i, a in rows
+    ]
+    publish_tables(dataset, {IDENTITIES_MANIFEST: table_bytes(pa.Table.from_pylist(registry, schema=IDENTITIES_SCHEMA))})
+    assert facecorpus("forget", "--identity", "person-old", "--reason", "asked, by an old id", "--no-dvc") == 0
+    gone = faces.filter(pl.col("identity_id").is_in(ids[:2]))
+    log = pl.read_parquet(dataset.parent / "erasures.parquet").row(0, named=True)
+    assert sorted(log["face_ids"]) == sorted(gone["face_id"]) and len(log["face_ids"]) == 2
+    left = set(pl.read_parquet(dataset / "faces.parquet")["face_id"])
+    assert not left & set(gone["face_id"]) and set(faces["face_id"]) - set(gone["face_id"]) <= left
+    assert not {"person-old", *ids[:2]} & set(pl.read_parquet(dataset / IDENTITIES_MANIFEST)["identity_id"])
     capsys.readouterr()
 
 

@@ -5,7 +5,6 @@ the lock is reentrant within a thread (forget holds it and reruns curation, whic
 from __future__ import annotations
 
 import json
-import multiprocessing
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,8 @@ from pipeline.privacy.forget import forget
 from pipeline.privacy.gc import collect
 from pipeline.privacy.select import Target
 from pipeline.runs.lock import HOLDER_NAME, DatasetLocked, dataset_lock
-from tests.runs.test_hardening import _hold
+from tests.conftest import fixture
+from tests.lockholder import held
 
 
 def _options(out: Path) -> Options:
@@ -33,12 +33,7 @@ def test_forget_and_gc_refuse_while_another_process_holds_the_dataset(tmp_path):
     orphan = out / "crops" / "orphan.png"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"kept while locked")
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(out), ready, release))
-    holder.start()
-    try:
-        assert ready.wait(30)
+    with held(out) as holder:
         named = rf"another run holds this dataset's lock \(pid {holder.pid} on "
         with pytest.raises(DatasetLocked, match=named):
             collect(_options(out))
@@ -46,9 +41,6 @@ def test_forget_and_gc_refuse_while_another_process_holds_the_dataset(tmp_path):
             forget(_options(out), Target("video", "v" * 16), "a request")
         assert orphan.read_bytes() == b"kept while locked"
         assert not (tmp_path / "erasures.parquet").exists()  # nothing recorded either
-    finally:
-        release.set()
-        holder.join(30)
 
 
 def test_the_lock_is_reentrant_in_a_thread_and_keeps_the_outer_holder(tmp_path):
@@ -58,3 +50,31 @@ def test_the_lock_is_reentrant_in_a_thread_and_keeps_the_outer_holder(tmp_path):
             assert json.loads((tmp_path / HOLDER_NAME).read_text()) == outer
         assert json.loads((tmp_path / HOLDER_NAME).read_text()) == outer  # the inner exit left it
     assert not (tmp_path / HOLDER_NAME).exists()
+
+
+def test_a_separate_detect_folder_is_locked_by_every_run_that_writes_it(tmp_path):
+    """With extract.detect_root apart from the dataset, a process holding the detect folder (a DVC
+    detect stage, say) keeps out extract with alignment, curate, forget and gc, which all write or
+    read detect work: each refuses naming it, and the dataset folder is left free again."""
+    from pipeline.runs.extract import run_curate, run_extract
+
+    out, detect = tmp_path / "dataset", tmp_path / "detect"
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "two_people.jpg").write_bytes(fixture("two_people.jpg").read_bytes())
+    options = _options(out)
+    options = replace(options, extract=replace(options.extract, corpus=str(tmp_path / "corpus"), detect_root=str(detect)))
+    with held(detect) as holder:
+        named = rf"{detect}: another run holds this dataset's lock \(pid {holder.pid} on "
+        for attempt in (
+            lambda: run_extract(options.extract, options.curate),
+            lambda: run_curate(options.extract, options.curate),
+            lambda: forget(options, Target("video", "v" * 16), "a request"),
+            lambda: collect(options),
+        ):
+            with pytest.raises(DatasetLocked, match=named):
+                attempt()
+        assert not (out / "faces.parquet").exists() and not (detect / "work").exists()
+        with dataset_lock(out, wait_s=0):  # each refusal let go of the dataset folder it took first
+            pass
+    assert run_extract(options.extract, options.curate).faces == 2  # released: the run goes ahead
+    assert (detect / "work").is_dir()

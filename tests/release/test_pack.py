@@ -114,3 +114,37 @@ def test_the_shards_contract_checks_a_release(packed, tmp_path):
     data[600] ^= 0x01  # inside the first crop's bytes
     shard.write_bytes(bytes(data))
     assert failed(member) == {"shards.shard_sha256_matches", "shards.member_sha256_matches"}
+
+
+def test_a_group_table_the_dataset_lacks_leaves_the_release_and_a_torn_one_is_refused(extracted, tmp_path):
+    """Curation II's tables (pairs, identities, ...) follow the dataset: one it does not have is not
+    left from an earlier pack, and one that differs from the dataset's commit file is refused, by
+    pack and by the loader."""
+    import json
+    import shutil
+
+    from pipeline.errors import TornDatasetError
+    from pipeline.fsutil import COMMIT_FILE
+    from schemas.manifests import PAIRS_MANIFEST
+
+    dataset = tmp_path / "dataset"
+    shutil.copytree(extracted[0], dataset)
+    release = tmp_path / "release"
+    pack_dataset(dataset, release)
+    assert (release / PAIRS_MANIFEST).is_file()
+    Dataset(release).pairs.collect()
+    (dataset / PAIRS_MANIFEST).unlink()  # a dataset without the table (made before it existed)
+    commit = json.loads((dataset / COMMIT_FILE).read_text())
+    del commit["tables"][PAIRS_MANIFEST]
+    (dataset / COMMIT_FILE).write_text(json.dumps(commit))
+    pack_dataset(dataset, release)
+    assert not (release / PAIRS_MANIFEST).exists()
+    assert PAIRS_MANIFEST not in json.loads((release / COMMIT_FILE).read_text())["tables"]
+    assert Dataset(release).pairs.collect().height == 0
+    splits = dataset / "splits.parquet"
+    splits.write_bytes(splits.read_bytes() + b"\0")  # torn: no longer what the commit file names
+    with pytest.raises(TornDatasetError, match="splits.parquet"):
+        pack_dataset(dataset, release)
+    (release / "splits.parquet").write_bytes(b"edited")
+    with pytest.raises(TornDatasetError, match="splits.parquet"):
+        Dataset(release).splits.collect()

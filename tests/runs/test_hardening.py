@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -26,6 +25,7 @@ from pipeline.media.probe import plausible, probe
 from pipeline.runs.lock import DatasetLocked, dataset_lock
 from pipeline.stages.video import VideoPass
 from tests.conftest import fixture
+from tests.lockholder import held, hold
 
 
 @pytest.fixture()
@@ -80,25 +80,11 @@ def test_pixel_limit_is_a_parameter():
         probe(fixture("hamilton.mp4"), max_pixels=1000)
 
 
-def _hold(out: str, ready, release) -> None:
-    with dataset_lock(Path(out)):
-        ready.set()
-        release.wait(30)
-
-
 def test_second_run_refuses_naming_the_holder(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(tmp_path), ready, release))
-    holder.start()
-    try:
-        assert ready.wait(30)
+    with held(tmp_path) as holder:
         with pytest.raises(DatasetLocked, match=rf"another run holds this dataset's lock \(pid {holder.pid} on "):
             with dataset_lock(tmp_path, wait_s=0.2):
                 pass
-    finally:
-        release.set()
-        holder.join(30)
     with dataset_lock(tmp_path, wait_s=5):  # released: the next run takes it
         pass
 
@@ -106,7 +92,7 @@ def test_second_run_refuses_naming_the_holder(tmp_path):
 def test_a_killed_holder_releases_the_lock(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(str(tmp_path), ready, release))
+    holder = ctx.Process(target=hold, args=(str(tmp_path), ready, release))
     holder.start()
     assert ready.wait(30)
     holder.kill()
