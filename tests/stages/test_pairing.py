@@ -296,3 +296,23 @@ def test_report_and_card_count_unchanged_fake_faces_per_video(paired, tmp_path):
     assert "unchanged fake faces" in listed
     row = next(line for line in listed.split("<tr>") if "copy.mp4" in line)
     assert f'<td class="n">0</td><td class="n">{copy_faces}</td><td>aligned</td>' in row  # kept 0, unchanged: all
+
+
+def test_dfdc_metadata_names_the_original_and_a_broken_original_leaves_its_fakes_on_their_own(paired, tmp_path):
+    corpus = tmp_path / "dfdc"
+    corpus.mkdir()
+    source = paired["out"].parent / "corpus"
+    for name in ("orig.mp4", "hue.mp4"):
+        (corpus / name).write_bytes((source / name).read_bytes())
+    (corpus / "broken.mp4").write_bytes(b"not a video")
+    (corpus / "of_broken.mp4").write_bytes((source / "copy.mp4").read_bytes())
+    meta = {"orig.mp4": {"label": "REAL"}, "hue.mp4": {"label": "FAKE", "original": "orig.mp4"},
+            "broken.mp4": {"label": "REAL"}, "of_broken.mp4": {"label": "FAKE", "original": "broken.mp4"}}  # fmt: skip
+    (corpus / "metadata.json").write_text(json.dumps(meta))
+    options = extract_options(corpus, tmp_path / "out", sample="fps:2")
+    run_extract(options, CurateOptions(embedder="none"))
+    videos = pl.read_parquet(tmp_path / "out" / "videos.parquet")
+    modes = {r["uri"]: (r["pair_mode"], r["pair_reason"]) for r in videos.iter_rows(named=True)}
+    assert modes["hue.mp4"] == ("aligned", None)
+    assert modes["of_broken.mp4"] == ("own_detection", "its original failed")
+    assert modes["orig.mp4"] == (None, None) and videos.filter(pl.col("uri") == "broken.mp4")["status"][0] == "failed"
