@@ -66,22 +66,34 @@ class CurateVideos:
         if outcome is None or not outcome.ok or outcome.crops is None or outcome.frames is None:
             return None
         vid = outcome.detect.video_id
+        # Stored work is kept only for the video's current faces: a fake's detect work is redone under the
+        # same fingerprint when its pair decision changes (pipeline/stages/pairing.py), and its faces with it.
+        faces = set(outcome.detections.column("face_id").to_pylist())
+        same = lambda table: set(table.column("face_id").to_pylist()) == faces  # noqa: E731
+        made: list[str] = []
         quality = _stored_or_made(
-            self.quality, vid, lambda: self.quality.save_scores(vid, self.quality(VideoFaces(vid, outcome.detections, outcome.crops)))
-        )
+            self.quality, vid, lambda: self.quality.save_scores(vid, self.quality(VideoFaces(vid, outcome.detections, outcome.crops))),
+            same, made,
+        )  # fmt: skip
         tracks = _stored_or_made(
-            self.tracks, vid, lambda: self.tracks.save_tracks(vid, self.tracks(VideoTrackInput(vid, outcome.detections, outcome.frames)))
-        )
+            self.tracks, vid, lambda: self.tracks.save_tracks(vid, self.tracks(VideoTrackInput(vid, outcome.detections, outcome.frames))),
+            same, made,
+        )  # fmt: skip
         embeddings = None
         if self.embed is not None:
             item = VideoEmbedInput(vid, outcome.detections, outcome.crops, quality, tracks)
-            embeddings = _stored_or_made(self.embed, vid, lambda: self.embed.save(vid, self.embed(item)))
+            within = lambda table: not made and set(table.column("face_id").to_pylist()) <= faces  # noqa: E731
+            embeddings = _stored_or_made(self.embed, vid, lambda: self.embed.save(vid, self.embed(item)), within, made)
         return CuratedVideo(vid, quality, tracks, embeddings)
 
 
-def _stored_or_made(stage: Stage, video_id: str, make: Callable[[], pa.Table]) -> pa.Table:
+def _stored_or_made(
+    stage: Stage, video_id: str, make: Callable[[], pa.Table], valid: Callable[[pa.Table], bool], made: list[str]
+) -> pa.Table:
+    """The stage's stored table when ``valid`` for it, else made now (its name added to ``made``)."""
     stored = stage.load(video_id)
-    if stored is not None:
+    if stored is not None and valid(stored):
         stage.count(reused=1)
         return stored
+    made.append(stage.name)
     return make()

@@ -104,9 +104,12 @@ class DetectStage(Stage[VideoFrame, list[DetectionRecord]]):
             sampling=self.params.sampling.text,
         )
 
-    def face_id(self, video_id: str, pts_s: float, face_index: int) -> str:
+    def face_id(self, video_id: str, pts_s: float, face_index: int, origin: str | None = None) -> str:
+        """``origin``: the original video whose detection a frame-aligned fake's face is (pair-aware
+        extraction), so that a face found another way never carries the same id."""
         det = self.params.detector
         key = f"{video_id}|{pts_s:.6f}|{self.detector_version}|{det.score_threshold}|{det.nms_iou}|{det.det_max_side}|{face_index}"
+        key += f"|from:{origin}" if origin else ""
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
     # The stage's work folder, one per video.

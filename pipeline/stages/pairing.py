@@ -88,15 +88,16 @@ class FrameAligner:
     original's detections re-keyed to the fake (``face_id`` from the fake's video and time)."""
 
     original: OriginalWork
-    face_id: Callable[[str, float, int], str]  # DetectStage.face_id: (video_id, pts_s, face_index) -> face_id
+    face_id: Callable[[str, float, int, str], str]  # DetectStage.face_id: (video_id, pts_s, face_index, origin) -> face_id
     first_pts_s: float | None = None
     frames: int = 0
 
     def detections(self, video_id: str, frame: Frame, phash: str | None = None) -> list[DetectionRecord]:
         """The original's detections of this frame, re-keyed (``phash``: the frame's, when already taken)."""
         self.check(frame, phash)
+        origin = self.original.video_id
         return [
-            replace(r, face_id=self.face_id(video_id, frame.pts_s, r.face_index), video_id=video_id, pts_s=frame.pts_s)
+            replace(r, face_id=self.face_id(video_id, frame.pts_s, r.face_index, origin), video_id=video_id, pts_s=frame.pts_s)
             for r in self.original.detections.get(frame.index, [])
         ]
 
@@ -131,7 +132,8 @@ def content_distance(frame: Frame, original_phash: str, phash: str | None = None
 @dataclass(frozen=True)
 class PairDecision:
     """How a video's faces are found: ``mode`` None (it names no original), ``aligned`` (with
-    ``aligner``) or ``own_detection`` (``reason`` says why)."""
+    ``aligner``) or ``own_detection`` (``reason`` says why). ``original_id``: the original the decision
+    was made against; None when made for a reason of the run (option off, original not stored yet)."""
 
     mode: str | None = None
     reason: str | None = None

@@ -162,7 +162,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
             return None
         if self.align is None:
             return self._outcome(det, None, frames)
-        crops = self.align.load(item.video_id)
+        crops = _of_faces(self.align.load(item.video_id), det)
         return None if crops is None else self._outcome(det, crops, frames)
 
     def reuse(self, item: VideoInput) -> VideoOutcome | None:
@@ -179,7 +179,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         det = self.load_detect(vid)
         frames = self.frames.load(vid) if self.frames else None
         want_frames = self.frames is not None and frames is None
-        crops = self.align.load(vid) if self.align is not None and det is not None else None
+        crops = _of_faces(self.align.load(vid), det) if self.align is not None and det is not None else None
         if det is not None:
             self.detect.count(reused=1)
             if not want_frames and (det.detections.num_rows == 0 or self.align is None or crops is not None):
@@ -244,14 +244,15 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         return out
 
     def load_detect(self, video_id: str) -> DetectResult | None:
-        """The stored detect work, unless it borrowed an original's detections that the current run
-        would not (pair-aware off, or the video now names another original)."""
+        """The stored detect work, unless its pair decision is not the one the current run would make:
+        a fake's decision names the original it was made against (None when it was made for a reason
+        of the run: the option off, the original not yet stored), so a changed option or original, or a
+        decision that can now be made, redoes the video (the same options give the same manifests)."""
         det = self.detect.load(video_id)
-        if det is not None and det.outcome.pair_mode == ALIGNED:
-            wanted = self.originals.get(video_id) if self.pair_aware else None
-            if det.outcome.pair_original_id != wanted:
-                return None
-        return det
+        if det is None or det.outcome.pair_mode is None:
+            return det
+        wanted = self.originals.get(video_id) if self.pair_aware else None
+        return det if det.outcome.pair_original_id == wanted else None
 
     def _pairing(self, video_id: str, info: ProbeInfo) -> PairDecision:
         """Whether a fake reuses its original's detections (``pipeline/stages/pairing.py``)."""
@@ -259,13 +260,13 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
             return PairDecision()
         original = self.originals[video_id]
         if not self.pair_aware:
-            return PairDecision.own("extract.pair_aware is off", original)
+            return PairDecision.own("extract.pair_aware is off")
         if original is None:
             return PairDecision.own("its original is not among the videos of this run (not in the corpus, or in another shard)")
         det = self.detect.load(original)
         frames = self.frames.load(original) if self.frames is not None else None
         if det is None or (det.ok and frames is None):
-            return PairDecision.own("its original had no stored detections and frame signatures when it was extracted", original)
+            return PairDecision.own("its original had no stored detections and frame signatures when it was extracted")
         if not det.ok or det.outcome.media is None:
             return PairDecision.own("its original failed", original)
         work = OriginalWork.of(original, group_by(det.records(), "frame_index"), frames, det.outcome.media)
@@ -294,6 +295,14 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         preset = self.align.params.align.text if self.align else ""
         fingerprint = self.align.fingerprint if self.align else ""
         return VideoOutcome(det.outcome, det.detections, crops, preset, fingerprint, frames)
+
+
+def _of_faces(crops: pa.Table | None, det: DetectResult) -> pa.Table | None:
+    """Stored crops, when they are of the stored detections' faces (a fake's detect work is redone under
+    the same fingerprint when its pair decision changes: its old crops are then not its faces')."""
+    if crops is None or set(crops.column("face_id").to_pylist()) != set(det.detections.column("face_id").to_pylist()):
+        return None
+    return crops
 
 
 def _unchanged(item: VideoInput) -> None:

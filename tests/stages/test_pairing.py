@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -226,6 +227,13 @@ def test_a_rerun_detects_nothing_and_pair_aware_off_detects_every_fake(paired, t
     assert counter.calls == videos["frames_sampled"].sum()
     fakes = videos.filter(pl.col("uri") != "orig.mp4")
     assert set(fakes["pair_mode"]) == {"own_detection"} and set(fakes["pair_reason"]) == {"extract.pair_aware is off"}
+    # Turned on again over that folder: the fakes are decided again, and the manifests equal a fresh run's.
+    with CountingDetector(make_detector(off.detector_config())) as counter:
+        run_extract(replace(off, pair_aware=True), CurateOptions(embedder="none"))
+    assert counter.calls == paired["videos"].filter(pl.col("uri").is_in(list(UNALIGNED)))["frames_sampled"].sum()
+    for name in ("videos.parquet", "faces.parquet", "pairs.parquet"):
+        again = pl.read_parquet(tmp_path / "off" / name).drop("split_assigned", strict=False)
+        assert again.equals(pl.read_parquet(paired["out"] / name).drop("split_assigned", strict=False)), name
 
 
 def _media(**changes) -> MediaInfo:
@@ -255,15 +263,15 @@ def test_frames_off_the_originals_times_or_count_are_not_aligned():
     image = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
     phash = phash_hex(cv2.cvtColor(thumbnail(image), cv2.COLOR_RGB2GRAY))
     work = OriginalWork("o", {}, (0.0, 0.5), (phash, phash), _media())
-    aligner = FrameAligner(work, lambda v, t, i: f"{v}{t}{i}")
+    aligner = FrameAligner(work, lambda v, t, i, o: f"{v}{t}{i}{o}")
     aligner.check(Frame(0, 3.0, image))
     with pytest.raises(NotAligned, match="off the original's time"):
         aligner.check(Frame(1, 3.6, image))  # 0.6 s from the first, against 0.5 s
-    short = FrameAligner(work, lambda v, t, i: "")
+    short = FrameAligner(work, lambda v, t, i, o: "")
     short.check(Frame(0, 0.0, image))
     with pytest.raises(NotAligned, match="1 sampled frames against the original's 2"):
         short.finish()
-    flipped = FrameAligner(work, lambda v, t, i: "")
+    flipped = FrameAligner(work, lambda v, t, i, o: "")
     with pytest.raises(NotAligned, match="content"):
         flipped.check(Frame(0, 0.0, image[:, ::-1].copy()))
 
