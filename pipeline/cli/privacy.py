@@ -92,5 +92,6 @@ def _cmd_gc(args: argparse.Namespace) -> int:
     orphans = collect(options, dry_run=args.dry_run)
     for path in orphans.paths:
         print(f"{'would remove' if args.dry_run else 'removed'} {path}")
-    print(f"gc: {len(orphans.work)} work folders, {len(orphans.crops)} crops{' (dry run)' if args.dry_run else ''}")
+    dry = " (dry run)" if args.dry_run else ""
+    print(f"gc: {len(orphans.work)} work folders, {len(orphans.crops)} crops, {len(orphans.masks)} masks{dry}")
     return 0

@@ -6,7 +6,8 @@ replaced by repacks without it; old reports' pages and images showing it deleted
 ``privacy/reports.py``); append the erasure to the log (what, when, why, the
 ids and content hashes; no face data), which from then on is the deny-list; remove it
 from the working tree (work folders or rows, crops, run records, reports); rewrite
-the manifests from stored work (``run_curate``, the log applied), the training view
+the manifests (``run_extract``, the log applied: stored work is reused where it is still valid; a fake
+whose erased original lent it its detections detects on its own), the training view
 and the release folder (changed shards only). Commit the log, then ``dvc repro`` and
 ``facecorpus release`` make the next version.
 """
@@ -27,10 +28,10 @@ from pipeline.privacy.dvcstore import DvcStore
 from pipeline.privacy.registry import drop_identities, erased_identities
 from pipeline.privacy.reports import report_objects
 from pipeline.privacy.scrub import drop_erased_rows, scrub_tree
-from pipeline.privacy.select import EMPTY, Selected, Target, select
+from pipeline.privacy.select import EMPTY, Manifests, Selected, Target, select
 from pipeline.privacy.sweep import SweepResult, in_old_releases, sweep
 from pipeline.runs.lock import folders_lock
-from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, PAIRS_MANIFEST, VIDEOS_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,12 @@ def _current(options: Options, target: Target) -> Selected:
     out = options.extract.out_dir
     if not (out / FACES_MANIFEST).is_file():
         return EMPTY
-    registry = pl.read_parquet(out / IDENTITIES_MANIFEST) if (out / IDENTITIES_MANIFEST).is_file() else None
-    return select(target, pl.read_parquet(out / VIDEOS_MANIFEST), pl.read_parquet(out / FACES_MANIFEST), str(out), registry)
+
+    def table(name: str) -> pl.DataFrame | None:
+        return pl.read_parquet(out / name) if (out / name).is_file() else None
+
+    tables = Manifests(pl.read_parquet(out / FACES_MANIFEST), table(VIDEOS_MANIFEST), table(IDENTITIES_MANIFEST), table(PAIRS_MANIFEST))
+    return select(target, tables, str(out))
 
 
 def _record(target: Target, reason: str, erased: Selected, swept: SweepResult) -> Erasure:
@@ -109,12 +114,14 @@ def _rewrite(options: Options) -> int:
     """Manifests from stored work with the log applied, then the training view and the release folder."""
     from pipeline.curate.select import write_selection
     from pipeline.release.pack import pack_dataset
-    from pipeline.runs.extract import run_curate
+    from pipeline.runs.extract import run_extract
 
     out = options.extract.out_dir
     if not (out / FACES_MANIFEST).is_file():
         return 0
-    summary = run_curate(options.extract, options.curate, options.policy)
+    # A run, not curation alone: work is reused wherever it is still valid, but a fake that
+    # reused its erased original's detections (pair-aware extraction) must detect on its own now.
+    summary = run_extract(options.extract, options.curate, policy=options.policy)
     if options.select.out and Path(options.select.out).is_dir():
         write_selection(replace(options.select, dataset=str(out)))
     if options.pack.out and (Path(options.pack.out) / FACES_MANIFEST).is_file():

@@ -7,7 +7,8 @@ of the current corpus (a run in progress: detect, frames, align, quality, tracks
 and any later per-video stage listed in :func:`current_stages`), with the crops
 its align work lists; every folder of a stage this module does not know. Orphans:
 work of a video no longer in the corpus or no longer admitted, work under an old
-fingerprint (after a preset change), and crops only such work named.
+fingerprint (after a preset change), crops only such work named, and difference
+masks that neither ``pairs.parquet`` nor kept work names.
 """
 
 from __future__ import annotations
@@ -17,27 +18,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from pipeline.alignment.crops import CROPS_DIR
 from pipeline.config import Options
+from pipeline.curate.masks import MASKS_DIR
 from pipeline.curate.video import CurateVideos
 from pipeline.privacy.scrub import work_roots
 from pipeline.runs.admit import admit
 from pipeline.runs.lock import folders_lock
 from pipeline.stages.video import VideoPass
-from schemas.manifests import FACES_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, PAIRS_MANIFEST, VIDEOS_MANIFEST
 
 CROPS_FILE = "crops.parquet"
+MASK_PATH = "mask_path"
 
 
 @dataclass(frozen=True)
 class Orphans:
     work: tuple[Path, ...]
     crops: tuple[Path, ...]
+    masks: tuple[Path, ...] = ()  # difference masks no pair and no kept work names
 
     @property
     def paths(self) -> tuple[Path, ...]:
-        return (*self.work, *self.crops)
+        return (*self.work, *self.crops, *self.masks)
 
 
 def current_stages(options: Options) -> dict[str, str]:
@@ -68,7 +73,18 @@ def find_orphans(options: Options) -> Orphans:
         if (folder / CROPS_FILE).is_file():
             referenced |= set(pl.read_parquet(folder / CROPS_FILE, columns=["crop_path"])["crop_path"].to_list())
     crops = sorted(p for p in (out / CROPS_DIR).rglob("*") if p.is_file() and p.relative_to(out).as_posix() not in referenced)
-    return Orphans(tuple(orphan_work), tuple(crops))
+    return Orphans(tuple(orphan_work), tuple(crops), _orphan_masks(out, kept_work))
+
+
+def _orphan_masks(out: Path, kept_work: list[Path]) -> tuple[Path, ...]:
+    """Mask files that neither pairs.parquet nor a kept work folder's table (a fake's stored masks) names."""
+    tables = [out / PAIRS_MANIFEST] if (out / PAIRS_MANIFEST).is_file() else []
+    tables += [t for folder in kept_work for t in folder.glob("*.parquet")]
+    referenced: set[str] = set()
+    for table in tables:
+        if MASK_PATH in pq.read_schema(table).names:
+            referenced |= set(pl.read_parquet(table, columns=[MASK_PATH])[MASK_PATH].drop_nulls().to_list())
+    return tuple(sorted(p for p in (out / MASKS_DIR).rglob("*") if p.is_file() and p.relative_to(out).as_posix() not in referenced))
 
 
 def collect(options: Options, dry_run: bool = False) -> Orphans:
@@ -85,6 +101,6 @@ def _remove(orphans: Orphans) -> Orphans:
         shutil.rmtree(folder)
         if folder.parent.is_dir() and not any(folder.parent.iterdir()):
             folder.parent.rmdir()
-    for crop in orphans.crops:
-        crop.unlink()
+    for image in (*orphans.crops, *orphans.masks):
+        image.unlink()
     return orphans

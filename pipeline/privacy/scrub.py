@@ -1,8 +1,9 @@
 """Erasure in the working tree: work folders, crop files, run records and reports that hold the target.
 
 A whole video (``scope = video``) loses its work folders (detect, frames, align,
-curation); an erased face (``scope = face``) loses its rows in them. Crop files go
-by content hash; snapshot listings and batch plans naming an erased video go; the
+curation); an erased face (``scope = face``) loses its rows in them, and the rows
+that name it as a fake's original (stored masks). Crop files and difference masks
+go by content hash; snapshot listings and batch plans naming an erased video go; the
 snapshot stage's listing and probe table lose its rows; the HTML reports (contact
 sheets hold faces) are removed, for the pack stage or ``facecorpus report`` to redo.
 """
@@ -21,10 +22,13 @@ from pipeline.alignment.crops import CROPS_DIR
 from pipeline.config import REPORT_DIR, Options
 from pipeline.corpus.erasures import SCOPE_VIDEO
 from pipeline.corpus.plan import BATCHES_DIR, SNAPSHOTS_DIR
+from pipeline.curate.masks import MASKS_DIR
 from pipeline.fsutil import Publication, atomic_write_bytes, table_bytes
 from pipeline.privacy.select import Selected
 from pipeline.runs.snapshot import PROBE_FILE, SNAPSHOT_FILE
 from pipeline.stages.workdir import CURATION_DIR, WORK_DIR
+
+ORIGINAL_FACE = "original_face_id"
 
 
 def work_roots(options: Options) -> list[Path]:
@@ -45,10 +49,11 @@ def scrub_tree(options: Options, erased: Selected, scope: str) -> int:
                 changed += 1
             elif folder.is_dir():
                 changed += sum(_drop_rows(table, erased.face_ids) for table in sorted(folder.rglob("*.parquet")))
-    for sha in erased.crop_sha256:
-        for crop in (out / CROPS_DIR / sha[:2]).glob(f"{sha}.*"):
-            crop.unlink()
+    for sha in erased.crop_sha256:  # crops, and the difference masks made from them (pipeline/curate/masks.py)
+        for image in [*(out / CROPS_DIR / sha[:2]).glob(f"{sha}.*"), *(out / MASKS_DIR / sha[:2]).glob(f"{sha}.*")]:
+            image.unlink()
             changed += 1
+    changed += _drop_pair_rows(options, erased.face_ids)
     if scope == SCOPE_VIDEO:
         changed += _drop_run_records(out, erased.video_ids)
         if options.corpus.snapshot_dir:
@@ -70,6 +75,17 @@ def _drop_rows(path: Path, ids: frozenset[str], column: str = "face_id") -> bool
         return False
     atomic_write_bytes(path, table_bytes(kept))
     return True
+
+
+def _drop_pair_rows(options: Options, face_ids: frozenset[str]) -> int:
+    """Per-video work naming an erased face as another video's original (a fake's stored masks):
+    those rows go wherever the fake's folder is; the number of tables rewritten."""
+    changed = 0
+    for root in work_roots(options):
+        for table in sorted(root.rglob("*.parquet")) if root.is_dir() and face_ids else ():
+            if ORIGINAL_FACE in pq.read_schema(table).names:
+                changed += _drop_rows(table, face_ids, ORIGINAL_FACE)
+    return changed
 
 
 def _drop_run_records(out: Path, video_ids: frozenset[str]) -> int:

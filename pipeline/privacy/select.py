@@ -4,13 +4,15 @@ A video, uri or subject erases whole videos (``scope = video``: every face, the 
 the source's content hash denied); an identity erases the faces that carry its
 ``identity_id`` (``scope = face``), wherever they are, and those of every id merged
 with it (``alias_of`` in the identity registry, either way: one person, whichever of
-its ids the request names, e.g. an id from an older release). The same selection runs on the
+its ids the request names, e.g. an id from an older release). The difference masks of
+pairs with a selected face on either side (Pair-aware extraction) go with its crops. The same selection runs on the
 current manifests and on every old release's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import polars as pl
 
@@ -53,18 +55,29 @@ class Selected:
 EMPTY = Selected(frozenset(), frozenset(), frozenset())
 
 
-def select(target: Target, videos: pl.DataFrame | None, faces: pl.DataFrame, where: str, registry: pl.DataFrame | None = None) -> Selected:
-    """The target's videos (scope video), faces and crops in one release's manifests (``where`` names it;
-    ``registry``: its identity registry, whose aliases an identity target follows)."""
+@dataclass(frozen=True)
+class Manifests:
+    """The tables of one folder (the dataset, or an old release) that a selection reads; None: it has none."""
+
+    faces: pl.DataFrame
+    videos: pl.DataFrame | None = None
+    identities: pl.DataFrame | None = None  # the registry, whose aliases an identity target follows
+    pairs: pl.DataFrame | None = None  # fake-to-original pairs with their difference masks
+
+
+def select(target: Target, tables: Manifests, where: str) -> Selected:
+    """The target's videos (scope video), faces and images (crops, and the difference masks of every
+    pair with a selected face on either side) in one folder's manifests (``where`` names it)."""
+    faces = tables.faces
     if target.kind == "identity":
         if IDENTITY_COLUMN not in faces.columns or faces[IDENTITY_COLUMN].null_count() == faces.height:
             raise NoIdentities(
                 f"{where}: no face carries an {IDENTITY_COLUMN} (identities off: curate.embedder none, or a dataset from before them); "
                 "--identity cannot select"
             )
-        chosen = faces.filter(pl.col(IDENTITY_COLUMN).is_in(sorted(identity_group(target.value, registry))))
-        return Selected(frozenset(chosen["video_id"].to_list()), frozenset(chosen["face_id"].to_list()), _crops(chosen))
-    rows = videos if videos is not None else faces.select("video_id", "uri", "subject").unique()
+        chosen = faces.filter(pl.col(IDENTITY_COLUMN).is_in(sorted(identity_group(target.value, tables.identities))))
+        return _selected(frozenset(chosen["video_id"].to_list()), chosen, tables.pairs)
+    rows = tables.videos if tables.videos is not None else faces.select("video_id", "uri", "subject").unique()
     if target.kind == "video":
         hit = rows.filter(pl.col("video_id") == target.value)
     elif target.kind == "uri":
@@ -73,8 +86,22 @@ def select(target: Target, videos: pl.DataFrame | None, faces: pl.DataFrame, whe
     else:
         hit = rows.filter(pl.col("subject") == target.value)
     video_ids = frozenset(hit["video_id"].to_list())
-    chosen = faces.filter(pl.col("video_id").is_in(list(video_ids)))
-    return Selected(video_ids, frozenset(chosen["face_id"].to_list()), _crops(chosen))
+    return _selected(video_ids, faces.filter(pl.col("video_id").is_in(list(video_ids))), tables.pairs)
+
+
+def _selected(video_ids: frozenset[str], chosen: pl.DataFrame, pairs: pl.DataFrame | None) -> Selected:
+    face_ids = frozenset(chosen["face_id"].to_list())
+    return Selected(video_ids, face_ids, _crops(chosen) | _masks(face_ids, pairs))
+
+
+def _masks(face_ids: frozenset[str], pairs: pl.DataFrame | None) -> frozenset[str]:
+    """The content hashes of the difference masks (``masks/<sha[:2]>/<sha>.png``) of every pair with
+    one of ``face_ids`` on either side: images made from its crop, erased with it."""
+    if pairs is None or "mask_path" not in pairs.columns or not face_ids:
+        return frozenset()
+    ids = sorted(face_ids)
+    hit = pairs.filter(pl.col("face_id").is_in(ids) | pl.col("original_face_id").is_in(ids))["mask_path"].drop_nulls()
+    return frozenset(PurePosixPath(path).stem for path in hit.to_list())
 
 
 def identity_group(identity: str, registry: pl.DataFrame | None) -> frozenset[str]:

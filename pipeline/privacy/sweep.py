@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.privacy.dvcstore import DvcStore
-from pipeline.privacy.select import EMPTY, NoIdentities, Selected, Target, select
+from pipeline.privacy.select import EMPTY, Manifests, NoIdentities, Selected, Target, select
 from pipeline.release.pack import add_member
-from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, VIDEOS_MANIFEST
+from schemas.manifests import FACES_MANIFEST, IDENTITIES_MANIFEST, PAIRS_MANIFEST, VIDEOS_MANIFEST
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,9 @@ def in_old_releases(store: DvcStore, out: str, target: Target) -> Selected:
         faces = _parquet(store, release.files.get(FACES_MANIFEST))
         if faces is None:
             continue
-        videos = _parquet(store, release.files.get(VIDEOS_MANIFEST))
+        videos, identities, pairs = (_parquet(store, release.files.get(n)) for n in (VIDEOS_MANIFEST, IDENTITIES_MANIFEST, PAIRS_MANIFEST))
         try:
-            registry = _parquet(store, release.files.get(IDENTITIES_MANIFEST))
-            found |= select(target, videos, faces, f"release {release.rev}", registry)
+            found |= select(target, Manifests(faces, videos, identities, pairs), f"release {release.rev}")
         except NoIdentities:  # a release from before identities: nothing there carries the identity
             continue
     return found

@@ -83,7 +83,8 @@ def curate_and_write(
     excluded = [job.excluded(e.item, e.reason) for e in admission.excluded]
     embedder = per_video.embed.identity.version if per_video.embed else None
     groups = CorpusGroups(group_params(curate))
-    result = write_manifests(out_dir, inputs, outcomes, curated, whole, groups, embedder, excluded, admission.deny.faces)
+    deny = admission.deny
+    result = write_manifests(out_dir, inputs, outcomes, curated, whole, groups, embedder, excluded, deny.faces, deny.crops)
     return result.counts, {stage.name: stage.counts for stage in (*per_video.stages, *whole.stages)}
 
 
@@ -97,14 +98,18 @@ def write_manifests(
     embedder: str | None,
     excluded: list[VideoRecord] = (),
     erased_faces: frozenset[str] = frozenset(),
+    erased_crops: frozenset[str] = frozenset(),
 ) -> Curated:
     """Curate, group and write the manifests; a file whose bytes would not change is not rewritten.
-    ``excluded``: rows of videos the policy kept out; ``erased_faces``: face ids never to list again."""
+    ``excluded``: rows of videos the policy kept out; ``erased_faces``: face ids never to list again;
+    ``erased_crops``: crop hashes never to keep (a face whose crop has those bytes, from another
+    video with the same frames, say an exact copy, is erased too and its file removed)."""
     records = [o.record(i) for i, o in zip(inputs, outcomes, strict=True)]
     videos = pl.from_arrow(to_table([*records, *excluded], VIDEOS_SCHEMA))
     frames = {o.detect.video_id: o.frames for o in outcomes if o.ok and o.frames is not None}
     faces = _faces(inputs, outcomes, curated)
     embeddings = _embeddings(curated)
+    erased_faces = erased_faces | _erased_bytes(Path(out_dir), faces, erased_crops)
     if erased_faces:
         faces, videos = _without_faces(faces, videos, erased_faces)
         embeddings = embeddings.filter(~pl.col("face_id").is_in(list(erased_faces)))
@@ -134,6 +139,16 @@ def write_manifests(
 
 def _aligned(outcome: VideoOutcome) -> bool:
     return outcome.ok and outcome.detect.pair_mode == ALIGNED and outcome.detect.pair_original_id is not None
+
+
+def _erased_bytes(out_dir: Path, faces: pl.DataFrame, erased_crops: frozenset[str]) -> frozenset[str]:
+    """Faces whose crop has an erased crop's bytes: their files go, their ids are returned."""
+    if not erased_crops or faces.height == 0:
+        return frozenset()
+    hit = faces.filter(pl.col("crop_sha256").is_in(sorted(erased_crops)))
+    for path in hit["crop_path"].drop_nulls().to_list():
+        (out_dir / path).unlink(missing_ok=True)
+    return frozenset(hit["face_id"].to_list())
 
 
 def _with_groups(result: Curated, grouped: Grouped) -> Curated:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tarfile
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -324,3 +325,39 @@ def test_dfdc_metadata_names_the_original_and_a_broken_original_leaves_its_fakes
     assert modes["hue.mp4"] == ("aligned", None)
     assert modes["of_broken.mp4"] == ("own_detection", "its original failed")
     assert modes["orig.mp4"] == (None, None) and videos.filter(pl.col("uri") == "broken.mp4")["status"][0] == "failed"
+
+
+def test_erasing_an_original_erases_the_masks_made_from_its_faces(paired, tmp_path):
+    """A difference mask is made from both crops of its pair: forgetting the original video deletes
+    every mask of its pairs (files, stored mask rows, pairs), logs their hashes with the crops, and
+    leaves nothing the audit finds; gc then finds no orphan mask."""
+    import shutil
+
+    from pipeline.config import Options
+    from pipeline.corpus.erasures import read_erasures
+    from pipeline.privacy.audit import audit
+    from pipeline.privacy.forget import forget
+    from pipeline.privacy.gc import find_orphans
+    from pipeline.privacy.select import Target
+
+    out = tmp_path / "out"
+    shutil.copytree(paired["out"], out)
+    base = Options()
+    options = replace(
+        base,
+        extract=replace(paired["options"], out=str(out)),
+        curate=replace(base.curate, embedder="none"),
+        policy=replace(base.policy, erasures=str(tmp_path / "erasures.parquet")),
+    )
+    masks = paired["pairs"].filter(pl.col("mask_path").is_not_null())["mask_path"].to_list()
+    assert masks and all((out / m).is_file() for m in masks)
+    original = _video(paired, "orig.mp4")["video_id"]
+    forget(options, Target("video", original), "a request")
+    assert not any((out / m).exists() for m in masks)
+    logged = set(read_erasures(tmp_path / "erasures.parquet").crops)
+    assert {Path(m).stem for m in masks} <= logged
+    assert pl.read_parquet(out / "pairs.parquet").filter(pl.col("original_video_id") == original).height == 0
+    checked, findings = audit(options)
+    assert checked == 1 and findings == [], findings
+    assert find_orphans(options).masks == ()
+    assert pl.read_parquet(out / "faces.parquet").filter(pl.col("uri") == "hue.mp4").height > 0  # the fakes stay
