@@ -294,4 +294,4 @@ def test_gc_lists_exactly_the_orphans_of_a_preset_change_and_validation_passes_a
     sh(project, "facecorpus", "gc", "--params", "params.yaml")
     assert not any(p.exists() for p in before_folders | before_crops) and all(p.is_file() for p in referenced)
     sh(project, "facecorpus", "validate", "data/dataset", "--params", "params.yaml", "--no-docs")
-    assert sh(project, "facecorpus", "gc", "--params", "params.yaml", "--dry-run").stdout.strip().endswith("0 crops (dry run)")
+    assert sh(project, "facecorpus", "gc", "--params", "params.yaml", "--dry-run").stdout.strip().endswith("0 crops, 0 masks (dry run)")
