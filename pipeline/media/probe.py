@@ -5,24 +5,18 @@ text is brittle, so probing opens the container with PyAV, reads the stream
 parameters and decodes the first video frame (which also proves the stream is
 decodable and yields its display rotation).
 
-:func:`frame_index` lists every video frame's presentation time and the
-keyframes from the container's packets, without decoding: sampling uses it to
-skip what its samples do not need (``pipeline.media.seek``): it seeks to the
-keyframe before a far sample, and drops the packets between a sample and the
-next IDR picture it needs (H.264 in MP4/MOV, whose decode timestamps are stored).
+The packet index that sparse sampling plans from is :mod:`pipeline.media.index`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 
-from pipeline.errors import MediaError, VideoTimeout
+from pipeline.errors import MediaError
 from pipeline.media.confine import InputGuard, demuxer_allowed, refuse_demuxer
-from pipeline.media.ffmpeg import Deadline
 from pipeline.records import MediaInfo
 from schemas.manifests import TIMELINE_SLACK_FRAMES, TIMELINE_SLACK_SHARE
 
@@ -33,17 +27,7 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # Demuxers that hold one still picture; ffmpeg probes them by content.
 _IMAGE_FORMAT_SUFFIX = "_pipe"
 _IMAGE_FORMATS = {"image2", "webp_pipe", "png_pipe", "jpeg_pipe"}
-# Containers whose packets carry every frame's pts and whose keyframe flags mark
-# random access points, and codecs whose decoding from such a keyframe gives the
-# same pictures at and after it as decoding from the start.
-INDEXED_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
-INDEXED_CODECS = {"h264", "hevc", "vp8", "vp9", "av1"}
-# Where packets may also be dropped before the decoder: the container stores every
-# packet's dts (MP4/MOV: stts), and IDR pictures can be told from the bitstream.
-DTS_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2"}
-_H264_IDR_NAL = 5
 _Stream = av.video.stream.VideoStream
-_H264_NAL_TYPE_MASK = 0x1F
 
 
 @dataclass(frozen=True)
@@ -220,111 +204,3 @@ def _reason(exc: av.error.FFmpegError) -> str:
         return "ends early: End of file"
     # The strerror is stable across runs; str(exc) also holds the temp path.
     return exc.strerror or type(exc).__name__
-
-
-@dataclass(frozen=True)
-class FrameIndex:
-    """Every video frame of a file, from its packets, by position in presentation
-    order: pts (sorted, in ``time_base`` units) and size in bytes; the keyframes'
-    positions and dts (their pts where the container stores none, as Matroska
-    may). ``dts`` (every frame's, same order) and ``keyframe_idr`` (whether each
-    keyframe is an IDR picture) are empty unless packets may be dropped (H.264 in
-    MP4/MOV)."""
-
-    time_base: Fraction
-    start_time_s: float
-    pts: tuple[int, ...]
-    keyframe_positions: tuple[int, ...]
-    keyframe_dts: tuple[int, ...]
-    sizes: tuple[int, ...] = ()
-    dts: tuple[int, ...] = ()
-    keyframe_idr: tuple[bool, ...] = ()
-
-    def seconds(self, ticks: int) -> float:
-        return ticks * self.time_base.numerator / self.time_base.denominator
-
-    def droppable_before(self, key: int) -> bool:
-        """Whether the packets before keyframe number ``key`` may be dropped (decode
-        order known, and ``key`` an IDR picture: decoding restarts there)."""
-        return bool(self.dts) and self.keyframe_idr[key]
-
-
-def frame_index(path: Path, deadline: Deadline | None = None) -> FrameIndex | None:
-    """The frame index of ``path``, or None when its container or codec is not one
-    whose packets can be trusted for seeking (see ``INDEXED_CONTAINERS``), or the
-    packets are irregular (a packet without pts, two frames with one pts, a first
-    frame that is no keyframe). Reads packets only: no decoding; raises
-    :class:`VideoTimeout` when ``deadline`` passes while it reads."""
-    try:
-        with open_confined(Path(path)) as container:
-            if container.format.name not in INDEXED_CONTAINERS or not container.streams.video:
-                return None
-            stream = container.streams.video[0]
-            if stream.codec_context.name not in INDEXED_CODECS or stream.time_base is None:
-                return None
-            idr = _idr_test(container.format.name, stream)
-            packets = []
-            for p in container.demux(stream):
-                if deadline is not None and deadline.remaining_s() < 0:
-                    raise VideoTimeout(f"{Path(path).name}: still indexing after the {deadline.timeout_s:g} s timeout")
-                if p.size and not p.is_discard:
-                    packets.append(_Packet(p.pts, p.dts, p.size, p.is_keyframe, p.is_keyframe and idr(p)))
-            start_time_s = (container.start_time or 0) / av.time_base
-            return _build_index(packets, Fraction(stream.time_base), start_time_s, droppable=idr is not _never)
-    except (av.error.FFmpegError, MediaError, OSError):
-        return None
-
-
-@dataclass(frozen=True)
-class _Packet:
-    pts: int | None
-    dts: int | None
-    size: int
-    key: bool
-    idr: bool
-
-
-def _build_index(packets: list[_Packet], time_base: Fraction, start_time_s: float, droppable: bool) -> FrameIndex | None:
-    if not packets or any(p.pts is None for p in packets):
-        return None
-    ordered = sorted(packets, key=lambda p: p.pts)
-    pts = tuple(p.pts for p in ordered)
-    if len(set(pts)) != len(pts) or not ordered[0].key:
-        return None
-    keys = [(i, p) for i, p in enumerate(ordered) if p.key]
-    has_dts = droppable and all(p.dts is not None for p in ordered)
-    return FrameIndex(
-        time_base,
-        start_time_s,
-        pts,
-        keyframe_positions=tuple(i for i, _ in keys),
-        keyframe_dts=tuple(p.pts if p.dts is None else p.dts for _, p in keys),
-        sizes=tuple(p.size for p in ordered),
-        dts=tuple(p.dts for p in ordered) if has_dts else (),
-        keyframe_idr=tuple(p.idr for _, p in keys) if has_dts else (),
-    )
-
-
-def _never(packet: av.Packet) -> bool:
-    return False
-
-
-def _idr_test(container_format: str, stream: av.video.stream.VideoStream):
-    """A test for IDR keyframe packets where packets may be dropped (H.264 in MP4/MOV,
-    length-prefixed NAL units), else one that says no."""
-    extradata = stream.codec_context.extradata or b""
-    if container_format not in DTS_CONTAINERS or stream.codec_context.name != "h264" or len(extradata) < 5 or extradata[0] != 1:
-        return _never
-    length_size = (extradata[4] & 0x03) + 1  # avcC lengthSizeMinusOne
-    return lambda packet: _h264_has_idr(bytes(packet), length_size)
-
-
-def _h264_has_idr(data: bytes, length_size: int) -> bool:
-    """Whether an access unit (length-prefixed NAL units) holds an IDR slice."""
-    at = 0
-    while at + length_size < len(data):
-        size = int.from_bytes(data[at : at + length_size], "big")
-        if data[at + length_size] & _H264_NAL_TYPE_MASK == _H264_IDR_NAL:
-            return True
-        at += length_size + size
-    return False

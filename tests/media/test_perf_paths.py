@@ -21,7 +21,8 @@ from pipeline.detection.centerface import CenterFaceDetector
 from pipeline.errors import VideoTimeout
 from pipeline.media.ffmpeg import Deadline, run_frames
 from pipeline.media.prefetch import prefetch
-from pipeline.media.probe import FrameIndex, frame_index, probe
+from pipeline.media.index import FrameIndex, frame_index
+from pipeline.media.probe import probe
 from pipeline.media.sampling import iter_frames
 from pipeline.media.seek import seek_plan
 from pipeline.media.spec import SampleSpec, build_command, sum_expr
@@ -190,11 +191,12 @@ def test_plain_one_pass_where_seeking_cannot_pay_or_cannot_be_planned(clips, tmp
 def test_at_the_real_costs_dense_sampling_never_seeks(clips):
     """Frames 1 s apart on a 0.5 s GOP at 320x180: a new run would cost more than it
     skips. In MP4 the packets between are dropped in the one run; in Matroska
-    (no dts) it is the plain one pass."""
+    (no dts) the one run drops only the non-reference pictures, by pts."""
     fps1 = SampleSpec.parse("fps:1")
     plan = seek_plan(clips["short_gop"], fps1, probe(clips["short_gop"]))
     assert len(plan) == 1 and plan[0].seek_s is None and plan[0].drop_expr()
-    assert seek_plan(clips["mkv"], fps1, probe(clips["mkv"])) is None
+    (mkv,) = seek_plan(clips["mkv"], fps1, probe(clips["mkv"]))
+    assert mkv.seek_s is None and not mkv.drop_dts and mkv.skip and mkv.skip_by == "pts"
     hamilton = fixture("hamilton.mp4")
     assert all(seg.seek_s is None for seg in seek_plan(hamilton, fps1, probe(hamilton)) or ())
 
