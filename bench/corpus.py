@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.media.ffmpeg import ffmpeg_exe
@@ -30,7 +30,6 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"))
 FIXTURE_MEDIA = ("hamilton.mp4", "two_people.jpg", "obama_and_biden.jpg")
 FRAME_RATE = "30000/1001"
-FRAME_RATE_HZ = 30000 / 1001
 
 
 @dataclass(frozen=True)
@@ -43,14 +42,31 @@ class ClipSpec:
     gop_frames: int
     unit_frames: int
     units: int
+    encoder: str = "libx264"
+    preset: str = "superfast"
+    rate: str = FRAME_RATE
 
     @property
     def duration_s(self) -> float:
-        return self.unit_frames * self.units / FRAME_RATE_HZ
+        num, _, den = self.rate.partition("/")
+        return self.unit_frames * self.units * int(den or 1) / int(num)
 
     @property
     def file_name(self) -> str:
-        return f"{self.name}_{self.height_px}p_g{self.gop_frames}_{self.unit_frames}x{self.units}.mp4"
+        variant = "" if (self.encoder, self.preset, self.rate) == ("libx264", "superfast", FRAME_RATE) else f"_{self.encoder}_{self.preset}_r{self.rate.replace('/', '-')}"
+        return f"{self.name}_{self.height_px}p_g{self.gop_frames}_{self.unit_frames}x{self.units}{variant}.mp4"
+
+
+def issue17_specs(quick: bool = False) -> dict[str, ClipSpec]:
+    """The per-frame benchmark's clips (bench/per_frame.py): 60 s of 1080p at 25 fps, as issue 17
+    measured: H.264 (x264 veryfast, B-frames) with a 1 s and a 10 s GOP, and HEVC (x265 veryfast,
+    B-frames, its default open GOP) with a 10 s GOP. ``quick``: 4 s of 360p of each."""
+    size, frames = ((640, 360), 100) if quick else ((1920, 1080), 1500)
+    return {
+        "h264_gop1s": ClipSpec("h264_gop1s", *size, 25, frames, 1, "libx264", "veryfast", "25"),
+        "h264_gop10s": ClipSpec("h264_gop10s", *size, 250, frames, 1, "libx264", "veryfast", "25"),
+        "hevc_gop10s": ClipSpec("hevc_gop10s", *size, 250, frames, 1, "libx265", "veryfast", "25"),
+    }
 
 
 def full_specs() -> dict[str, ClipSpec]:
@@ -77,7 +93,7 @@ def ensure_clip(spec: ClipSpec, hamilton: Path, cache: Path = CACHE) -> Path:
     out = cache / spec.file_name
     if out.is_file():
         return out
-    unit = cache / ClipSpec(spec.name, spec.width_px, spec.height_px, spec.gop_frames, spec.unit_frames, 1).file_name
+    unit = cache / replace(spec, units=1).file_name
     if not unit.is_file():
         _encode_unit(spec, hamilton, unit)
     if spec.units > 1:
@@ -91,7 +107,8 @@ def _ffmpeg(*args: str) -> None:
 
 def _encode_unit(spec: ClipSpec, hamilton: Path, out: Path) -> None:
     tmp = out.with_suffix(".tmp.mp4")
-    x264 = f"keyint={spec.gop_frames}:min-keyint={spec.gop_frames}:scenecut=0"
+    gop = f"keyint={spec.gop_frames}:min-keyint={spec.gop_frames}:scenecut=0"
+    params = ("-x264-params", gop) if spec.encoder == "libx264" else ("-x265-params", f"{gop}:log-level=error", "-tag:v", "hvc1")
     _ffmpeg(
         "-stream_loop",
         "-1",
@@ -99,19 +116,18 @@ def _encode_unit(spec: ClipSpec, hamilton: Path, out: Path) -> None:
         str(hamilton),
         "-an",
         "-vf",
-        f"scale={spec.width_px}:{spec.height_px},fps={FRAME_RATE}",
+        f"scale={spec.width_px}:{spec.height_px},fps={spec.rate}",
         "-frames:v",
         str(spec.unit_frames),
         "-c:v",
-        "libx264",
+        spec.encoder,
         "-preset",
-        "superfast",
+        spec.preset,
         "-crf",
         "23",
         "-pix_fmt",
         "yuv420p",
-        "-x264-params",
-        x264,
+        *params,
         str(tmp),
     )
     os.replace(tmp, out)

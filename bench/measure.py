@@ -53,6 +53,7 @@ from pipeline.media.probe import probe  # noqa: E402
 from pipeline.media.sampling import iter_frames  # noqa: E402
 from pipeline.media.seek import seek_plan, segment_command  # noqa: E402
 from pipeline.media.spec import SampleSpec, build_command  # noqa: E402
+from bench.breakdown import measure_breakdown  # noqa: E402
 
 RESULT_PREFIX = "BENCH-RESULT "
 DETECT_CHUNK_FRAMES = 16
@@ -252,7 +253,7 @@ def measure_pipeline(req: dict) -> dict:
     extract = {"sample": req["spec"], **req.get("options", {})}
     with _pipeline_knobs(req):
         if req.get("workers") is None:
-            result = _run_extract_timed(corpus, out, extract, req.get("threads", 0), req.get("rerun", False))
+            result = _run_extract_timed(corpus, out, extract, req.get("threads", 0), req.get("rerun", False), req.get("merge", True))
         else:
             result = _run_ingest_timed(corpus, out, extract, req["workers"])
     return result
@@ -265,7 +266,9 @@ def _options(corpus: Path, out: Path, extract: dict, ingest: dict | None = None)
     return Options().merged({"extract": {"corpus": str(corpus), "out": str(out), **extract}, "ingest": ingest or {}})
 
 
-def _run_extract_timed(corpus: Path, out: Path, extract: dict, threads: int, rerun: bool) -> dict:
+def _run_extract_timed(corpus: Path, out: Path, extract: dict, threads: int, rerun: bool, merge: bool = True) -> dict:
+    """``merge`` false: the video pass alone (snapshot, probe, decode, detect, signatures,
+    align, crops, work files), without curation and the manifests."""
     from pipeline.detection.centerface import THREADS_ENV
     from pipeline.runs.extract import run_extract
 
@@ -279,7 +282,7 @@ def _run_extract_timed(corpus: Path, out: Path, extract: dict, threads: int, rer
     make_detector(options.detector_config())
     model_load_s = time.perf_counter() - load_started
     with Timed() as timed:
-        summary = run_extract(options)
+        summary = run_extract(options, merge=merge)
     result = {
         **timed.fields(),
         "frames": summary.frames_sampled,
@@ -290,7 +293,7 @@ def _run_extract_timed(corpus: Path, out: Path, extract: dict, threads: int, rer
     }
     if rerun:
         with Timed() as again_timed:
-            again = run_extract(options)
+            again = run_extract(options, merge=merge)
         result.update(again_timed.fields("rerun_"), rerun_skipped=again.videos_reused)
     return result
 
@@ -399,6 +402,7 @@ KINDS = {
     "pipeline": measure_pipeline,
     "flow": measure_flow,
     "naive": measure_naive,
+    "breakdown": lambda req: measure_breakdown(req, sampling_commands, to_null),
 }
 
 

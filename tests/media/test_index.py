@@ -125,3 +125,16 @@ def test_membership_expression_is_a_balanced_tree():
     assert depth == 0 and deepest <= 2 * (len(values) // 8).bit_length() + 2
     assert expr.count("eq(dts,") == len(values) and len(expr) < 20 * len(values)
     assert seek.member_expr("pts", [5, 9]) == "eq(pts,5)+eq(pts,9)"
+
+
+def test_hevc_idr_pictures_allow_dropping_whole_gops(clips, monkeypatch, no_fallback):
+    """x265's closed GOPs start with IDR pictures (NAL types 19/20): the packets before one are
+    dropped as for H.264; its open GOPs start with CRA pictures, which are keyframes but no IDR."""
+    monkeypatch.setattr(seek, "SEEK_START_S", 1e9)  # never seek: one run that drops
+    closed = frame_index(clips["hevc_closed_gop.mp4"])
+    assert closed.dts and all(closed.keyframe_idr)
+    assert not any(frame_index(clips["hevc_open_gop.mp4"]).keyframe_idr[1:])
+    path, spec = clips["hevc_closed_gop.mp4"], SampleSpec.parse("fps:0.5")
+    (run,) = seek_plan(path, spec, probe(path))
+    assert run.drop_dts and run.seek_s is None
+    assert sampled(path, spec) == one_pass(path, spec)
