@@ -26,6 +26,9 @@ from pipeline.errors import MediaError, TransientError, VideoTimeout
 FFMPEG_ENV = "FACECORPUS_FFMPEG"
 _PTS_RE = re.compile(rb"\] n:\s*(\d+) pts:\s*(-?\d+) pts_time:(-?[0-9.e+-]+)")
 _SIZE_RE = re.compile(rb" s:(\d+)x(\d+) ")
+# showinfo's options: its per-frame plane checksums are not read, and cost CPU (60 sampled 1080p
+# frames of a 1 s GOP clip: 7.24-7.54 s without them against 7.79-8.52 s with, 3 interleaved pairs).
+SHOWINFO_KWARGS: dict[str, object] = {"checksum": 0}
 # Every sampling command writes raw RGB frames as PPM to its stdout, keeping the source timestamps.
 OUTPUT_KWARGS: dict[str, object] = {
     "format": "image2pipe",

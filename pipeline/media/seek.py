@@ -41,7 +41,7 @@ import numpy as np
 
 from pipeline.errors import MediaError
 from pipeline.media.confine import ffmpeg_input
-from pipeline.media.ffmpeg import OUTPUT_KWARGS, Deadline, Frame, ffmpeg_exe, run_frames
+from pipeline.media.ffmpeg import OUTPUT_KWARGS, SHOWINFO_KWARGS, Deadline, Frame, ffmpeg_exe, run_frames
 from pipeline.media.index import FrameIndex, frame_index
 from pipeline.media.probe import ProbeInfo
 from pipeline.media.spec import GRID_EPS, SampleSpec, build_command, sum_expr, uniform_targets
@@ -215,7 +215,7 @@ def segment_command(path: Path, segment: Segment, container: str = "") -> list[s
     if (drop := segment.drop_expr()) is not None:
         input_kwargs["bsf:v"] = f"noise=drop='{drop}'"
     stream = ffmpeg.input(url, **input_kwargs).video
-    stream = stream.filter("select", sum_expr([f"eq(pts,{pts})" for pts in segment.pts])).filter("showinfo")
+    stream = stream.filter("select", sum_expr([f"eq(pts,{pts})" for pts in segment.pts])).filter("showinfo", **SHOWINFO_KWARGS)
     output_kwargs = {**OUTPUT_KWARGS, "frames:v": len(segment.pts)}
     out = ffmpeg.output(stream, "pipe:", **output_kwargs).global_args("-nostdin", "-hide_banner")
     return out.compile(cmd=ffmpeg_exe())

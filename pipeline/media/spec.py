@@ -20,7 +20,7 @@ from pathlib import Path
 import ffmpeg
 
 from pipeline.media.confine import ffmpeg_input
-from pipeline.media.ffmpeg import OUTPUT_KWARGS, ffmpeg_exe
+from pipeline.media.ffmpeg import OUTPUT_KWARGS, SHOWINFO_KWARGS, ffmpeg_exe
 from pipeline.media.probe import ProbeInfo
 
 _SPEC_RE = re.compile(r"^(fps|every|uniform):([0-9]*\.?[0-9]+)$|^keyframes$")
@@ -85,7 +85,7 @@ def build_command(path: Path, spec: SampleSpec, info: ProbeInfo) -> list[str]:
     select = _select_expr(spec, info)
     if select:
         stream = stream.filter("select", select)
-    stream = stream.filter("showinfo")
+    stream = stream.filter("showinfo", **SHOWINFO_KWARGS)
     output_kwargs: dict[str, object] = dict(OUTPUT_KWARGS)
     if spec.max_frames is not None:
         output_kwargs["frames:v"] = spec.max_frames
