@@ -138,3 +138,13 @@ def test_hevc_idr_pictures_allow_dropping_whole_gops(clips, monkeypatch, no_fall
     (run,) = seek_plan(path, spec, probe(path))
     assert run.drop_dts and run.seek_s is None
     assert sampled(path, spec) == one_pass(path, spec)
+
+
+@pytest.mark.parametrize("name", ["h264_pyramid.mkv", "hevc.mkv", "hevc_open_gop.mp4", "h264_pyramid.mp4"])
+def test_seeking_runs_drop_nonref_pictures_too(clips, name, monkeypatch, no_fallback):
+    """Every run seeks where it can (ffmpeg's -ss), and still drops by the stored timestamps."""
+    monkeypatch.setattr(seek, "SEEK_START_S", 1e-9)
+    path, spec = clips[name], SampleSpec.parse("fps:0.5")
+    plan = seek_plan(path, spec, probe(path))
+    assert len(plan) > 1 and plan[-1].seek_s is not None and plan[-1].skip
+    assert sampled(path, spec) == one_pass(path, spec)
