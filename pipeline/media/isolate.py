@@ -120,6 +120,8 @@ def _stop(worker: subprocess.Popen) -> int | None:
 
 
 def _serve() -> int:
+    import av  # noqa: F401  (PyAV loads before the first answer, so no input's deadline pays for it)
+
     for line in sys.stdin:
         request = json.loads(line)
         if not request:  # probe_ready's ping

@@ -17,14 +17,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-
-import av
+from typing import TYPE_CHECKING
 
 from pipeline.errors import MediaError, VideoTimeout
 from pipeline.media.confine import InputGuard, demuxer_allowed, refuse_demuxer
 from pipeline.media.ffmpeg import Deadline
 from pipeline.records import MediaInfo
 from schemas.manifests import TIMELINE_SLACK_FRAMES, TIMELINE_SLACK_SHARE
+
+if TYPE_CHECKING:
+    import av
+
+    _Stream = av.video.stream.VideoStream
+# PyAV (0.08 s to import) is imported by the functions that open files: a run probes in a
+# child process (pipeline.media.isolate), and its own process opens videos only to index
+# them (frame_index), so a run on stills never imports it here.
 
 # The largest picture probed or decoded (extract.max_pixels): a 16000x16000 PNG of
 # 249 KB took 769 MB to open (measured: av.open alone, ru_maxrss), 3 bytes a pixel.
@@ -42,7 +49,6 @@ INDEXED_CODECS = {"h264", "hevc", "vp8", "vp9", "av1"}
 # packet's dts (MP4/MOV: stts), and IDR pictures can be told from the bitstream.
 DTS_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2"}
 _H264_IDR_NAL = 5
-_Stream = av.video.stream.VideoStream
 _H264_NAL_TYPE_MASK = 0x1F
 
 
@@ -130,6 +136,8 @@ def probe(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ProbeInfo:
 def open_confined(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> av.container.InputContainer:
     """``av.open`` that reads ``path`` only, refuses other files, and decodes no picture over
     ``max_pixels``. Raises :class:`MediaError` naming the file and the reason."""
+    import av
+
     guard = InputGuard(path)
     try:
         return av.open(str(path), io_open=guard.open, options={"max_pixels": str(max_pixels)})
@@ -167,6 +175,8 @@ def _header_size(path: Path) -> tuple[int, int] | None:
 
 
 def _first_frame(name: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> av.VideoFrame:
+    import av
+
     try:
         first = next(container.decode(stream), None)
     except av.error.EOFError:
@@ -208,6 +218,8 @@ def plausible(duration_s: float, fps: float, frames: int) -> bool:
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    import av
+
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -216,6 +228,8 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
 
 
 def _reason(exc: av.error.FFmpegError) -> str:
+    import av
+
     if isinstance(exc, av.error.EOFError):
         return "ends early: End of file"
     # The strerror is stable across runs; str(exc) also holds the temp path.
@@ -255,6 +269,8 @@ def frame_index(path: Path, deadline: Deadline | None = None) -> FrameIndex | No
     packets are irregular (a packet without pts, two frames with one pts, a first
     frame that is no keyframe). Reads packets only: no decoding; raises
     :class:`VideoTimeout` when ``deadline`` passes while it reads."""
+    import av
+
     try:
         with open_confined(Path(path)) as container:
             if container.format.name not in INDEXED_CONTAINERS or not container.streams.video:
