@@ -200,7 +200,9 @@ class CenterFaceDetector(Detector):
     def __init__(self, config: DetectorConfig, model_path: Path | None = None) -> None:
         self.config = config
         self.model_path = model_path or centerface_model_path()
-        self.session = ort.InferenceSession(fast_model_bytes(self.model_path), sess_options=session_options(config.threads), providers=providers())
+        self.session = ort.InferenceSession(
+            fast_model_bytes(self.model_path), sess_options=session_options(config.threads), providers=providers()
+        )
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         item = self._input(image_rgb)

@@ -188,7 +188,8 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 return self._outcome(det, crops, frames)
         # The model loads (once per process) and the probe child starts (once per thread, again after
         # a kill: 1.1-1.7 s on a busy machine) before the clock starts: the timeout is the input's.
-        # The child starts first and imports while the models load (one still: 0.2 s less wall time).
+        # The child starts first and imports while the models load (one still: the wait for it went from
+        # 0.19-0.25 s to 0, bench/RESULTS.md).
         probe_start()
         self.detect.ready()
         if self.frames is not None:
