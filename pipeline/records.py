@@ -297,8 +297,9 @@ def spare_pandas() -> None:
 
 
 class _PandasWatch(importlib.abc.MetaPathFinder):
-    """Refuses pandas to ``refusing_thread``; then lets the next import of pandas through and
-    tells pyarrow once it is loaded (and leaves ``sys.meta_path``)."""
+    """Refuses pandas to ``refusing_thread``; after that, hands out pandas' own spec with a loader
+    that tells pyarrow once pandas is loaded. It stays in ``sys.meta_path`` until then: a lookup
+    that loads nothing (``importlib.util.find_spec``, as polars makes) must not end the watch."""
 
     def __init__(self) -> None:
         self.refusing_thread: int | None = threading.get_ident()
@@ -308,19 +309,22 @@ class _PandasWatch(importlib.abc.MetaPathFinder):
             return None
         if self.refusing_thread == threading.get_ident():
             raise ImportError("pandas is kept out of pyarrow's first conversion (pipeline.records.spare_pandas)")
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _ThenTellPyarrow(spec.loader)
-        return spec
+        for finder in sys.meta_path:  # the finders after this one, as the import system would ask them
+            spec = finder.find_spec(name, path, target) if finder is not self and hasattr(finder, "find_spec") else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _ThenTellPyarrow(spec.loader, self)
+                return spec
+        return None
 
 
 class _ThenTellPyarrow(importlib.abc.Loader):
     """pandas' own loader, then an explicit pandas conversion: pyarrow imports pandas again
-    (loaded by now, no cost) and recognises pandas objects from then on."""
+    (loaded by now, no cost) and recognises pandas objects from then on; the watch ends."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader: importlib.abc.Loader, watch: _PandasWatch) -> None:
         self.loader = loader
+        self.watch = watch
 
     def create_module(self, spec: Any) -> Any:
         return self.loader.create_module(spec)
@@ -328,6 +332,8 @@ class _ThenTellPyarrow(importlib.abc.Loader):
     def exec_module(self, module: Any) -> None:
         module.__spec__.loader = module.__loader__ = self.loader  # pandas sees its own loader
         self.loader.exec_module(module)
+        if self.watch in sys.meta_path:
+            sys.meta_path.remove(self.watch)
         pa.table({}).to_pandas()
 
 

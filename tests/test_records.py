@@ -124,6 +124,9 @@ spare_pandas()  # twice: one watch
 to_table([], DETECTIONS_SCHEMA)
 pa.Table.from_pylist([{"a": 1.0}])
 assert "pandas" not in sys.modules, "pyarrow imported pandas"
+import importlib.util
+assert importlib.util.find_spec("pandas") is not None  # a lookup (polars makes one) loads nothing
+assert "pandas" not in sys.modules
 import pandas as pd
 assert pd.__spec__.loader is pd.__loader__ and type(pd.__loader__).__name__ == "SourceFileLoader"
 series = pd.Series([1.0, math.nan])
