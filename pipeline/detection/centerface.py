@@ -8,7 +8,7 @@ inference markedly faster with identical outputs. The edited model's bytes are
 cached (``fast_model_bytes``) under the user cache folder
 (``$FACECORPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/facecorpus``, else
 ``~/.cache/facecorpus``; ``pipeline.fsutil.cache_root``) in ``centerface/``, keyed
-by the source model's sha256 and ``FAST_MODEL_VERSION``, with the sha256 of the
+by the source model's sha256, ``FAST_MODEL_VERSION`` and onnx's version, with the sha256 of the
 cached bytes next to them: a run loads them with onnxruntime alone, without
 importing ``onnx`` (about 0.8 s of a 3 s run on one still, bench/RESULTS.md); an
 entry whose bytes do not match its checksum is made again, never used.
@@ -27,6 +27,7 @@ the CPU stays the default.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -137,8 +138,14 @@ def edit_model(source: bytes) -> onnx.ModelProto:
 
 
 def fast_model_cache_entry(source: bytes) -> Path:
-    """Where the edited model of ``source`` is cached: keyed by its sha256 and the edit's version."""
-    return cache_root() / FAST_MODEL_CACHE / f"{sha256_bytes(source)}-v{FAST_MODEL_VERSION}.onnx"
+    """Where the edited model of ``source`` is cached: keyed by its sha256, the edit's version and
+    the installed onnx's version (which makes the edited bytes; read from its metadata, 4 ms, so
+    that an upgrade of onnx makes a new entry rather than reusing another version's bytes)."""
+    try:
+        onnx_version = importlib.metadata.version("onnx")
+    except importlib.metadata.PackageNotFoundError:
+        onnx_version = "absent"
+    return cache_root() / FAST_MODEL_CACHE / f"{sha256_bytes(source)}-v{FAST_MODEL_VERSION}-onnx{onnx_version}.onnx"
 
 
 def fast_model_bytes(path: Path) -> bytes:
