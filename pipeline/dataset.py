@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from pipeline.corpus.erasures import DenyList, read_erasures
 from pipeline.errors import ErasedSampleError
-from pipeline.fsutil import check_published
+from pipeline.fsutil import cache_root, check_published
 from schemas.manifests import (
     CROP_LOCATIONS,
     EMBEDDINGS_MANIFEST,
@@ -61,7 +61,8 @@ from schemas.manifests import (
 PARAMS_FILE = "params.yaml"
 # Written by fetch into a fetched release: {"shards": {shard: erasure_id}, "erasures": {erasure_id: description}}.
 ERASED_SHARDS = "_erased_shards.json"
-DEFAULT_CACHE = Path("~/.cache/facecorpus/releases")
+# Fetched releases, under the user cache folder (fsutil.cache_root) unless load is given cache_dir.
+RELEASES_CACHE = "releases"
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ def fetch(repo: str, rev: str | None, path: str | None = None, cache_dir: str | 
     path = path or release_path(fs)
     resolved = fs.repo.scm.get_rev() if rev is None else fs.repo.scm.resolve_rev(rev)
     key = hashlib.sha256(f"{repo}|{resolved}|{path}".encode()).hexdigest()[:16]
-    target = Path(os.fspath(cache_dir) if cache_dir is not None else DEFAULT_CACHE).expanduser() / key
+    target = (Path(os.fspath(cache_dir)).expanduser() if cache_dir is not None else cache_root() / RELEASES_CACHE) / key
     if not (target / FACES_MANIFEST).is_file():
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)  # left by an interrupted fetch

@@ -197,3 +197,35 @@ def check_published(out_dir: Path, names: list[str]) -> None:
         path = out_dir / name
         if entry is not None and (not path.is_file() or sha256_file(path) != entry["sha256"]):
             raise TornDatasetError(f"{path}: does not match {COMMIT_FILE} (torn or edited dataset); rerun the run that writes it")
+
+
+# The user cache folder (derived files a run can rebuild: the edited detector model, fetched releases).
+CACHE_ENV = "FACECORPUS_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """``$FACECORPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/facecorpus``, else ``~/.cache/facecorpus``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "facecorpus"
+
+
+# Next to a cached file, the sha256 of its bytes: a torn, truncated or edited entry is never trusted.
+CHECKSUM_SUFFIX = ".sha256"
+
+
+def read_cached(path: Path) -> bytes | None:
+    """The bytes of cache entry ``path`` when they match the sha256 stored next to them, else None."""
+    try:
+        data = path.read_bytes()
+        expected = path.with_name(path.name + CHECKSUM_SUFFIX).read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return None
+    return data if sha256_bytes(data) == expected else None
+
+
+def write_cached(path: Path, data: bytes) -> None:
+    """Store ``data`` as cache entry ``path`` (atomically), then its sha256: a reader that sees new
+    bytes with an old or missing checksum rebuilds the entry rather than trusting it."""
+    atomic_write_bytes(path, data)
+    atomic_write_bytes(path.with_name(path.name + CHECKSUM_SUFFIX), (sha256_bytes(data) + "\n").encode("ascii"))

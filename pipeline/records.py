@@ -9,6 +9,10 @@ row by hand. Units are in the names (``_px``, ``_s``, ``_deg``).
 from __future__ import annotations
 
 import enum
+import importlib.abc
+import importlib.util
+import sys
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any
@@ -270,6 +274,67 @@ def field_names(record_type: type) -> list[str]:
 def to_table(records: Sequence[Any], schema: pa.Schema) -> pa.Table:
     """Records (dataclasses whose fields are ``schema``'s columns) -> an Arrow table."""
     return pa.Table.from_pylist([_row(r) for r in records], schema=schema)
+
+
+def spare_pandas() -> None:
+    """Keep pandas out of this process until something imports it (a command that uses none).
+
+    pyarrow imports pandas on its first conversion of Python objects (``pa.array``, so
+    :func:`to_table`) to recognise pandas objects: 0.28-0.31 s of the 2.0-2.5 s that
+    ``facecorpus extract`` took on one still (bench/RESULTS.md), where nothing uses pandas.
+    Here that first look is made while this thread cannot import pandas, so pyarrow takes
+    it for absent; when anything imports pandas later, an explicit pandas conversion right
+    after its import makes pyarrow take it again, so pandas objects convert as they always
+    did (a test checks). Nothing is done once pandas is imported."""
+    if "pandas" in sys.modules or any(isinstance(f, _PandasWatch) for f in sys.meta_path):
+        return
+    watch = _PandasWatch()
+    sys.meta_path.insert(0, watch)
+    try:
+        pa.array([0])  # pyarrow's first look for pandas, refused
+    finally:
+        watch.refusing_thread = None
+
+
+class _PandasWatch(importlib.abc.MetaPathFinder):
+    """Refuses pandas to ``refusing_thread``; after that, hands out pandas' own spec with a loader
+    that tells pyarrow once pandas is loaded. It stays in ``sys.meta_path`` until then: a lookup
+    that loads nothing (``importlib.util.find_spec``, as polars makes) must not end the watch."""
+
+    def __init__(self) -> None:
+        self.refusing_thread: int | None = threading.get_ident()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "pandas":
+            return None
+        if self.refusing_thread == threading.get_ident():
+            raise ImportError("pandas is kept out of pyarrow's first conversion (pipeline.records.spare_pandas)")
+        for finder in sys.meta_path:  # the finders after this one, as the import system would ask them
+            spec = finder.find_spec(name, path, target) if finder is not self and hasattr(finder, "find_spec") else None
+            if spec is not None:
+                if spec.loader is not None:
+                    spec.loader = _ThenTellPyarrow(spec.loader, self)
+                return spec
+        return None
+
+
+class _ThenTellPyarrow(importlib.abc.Loader):
+    """pandas' own loader, then an explicit pandas conversion: pyarrow imports pandas again
+    (loaded by now, no cost) and recognises pandas objects from then on; the watch ends."""
+
+    def __init__(self, loader: importlib.abc.Loader, watch: _PandasWatch) -> None:
+        self.loader = loader
+        self.watch = watch
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__spec__.loader = module.__loader__ = self.loader  # pandas sees its own loader
+        self.loader.exec_module(module)
+        if self.watch in sys.meta_path:
+            sys.meta_path.remove(self.watch)
+        pa.table({}).to_pandas()
 
 
 def from_table(table: pa.Table, record_type: type) -> list[Any]:

@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.config import ExtractOptions
 from pipeline.corpus.sample import package_file
+from pipeline.fsutil import CACHE_ENV
 from pipeline.media.ffmpeg import ffmpeg_exe
 from pipeline.runs.extract import RunSummary, run_extract
 
@@ -31,7 +32,7 @@ SYSTEM_TEMP = tempfile.gettempdir()  # before pytest_configure moves tempfile's 
 def pytest_configure(config: pytest.Config) -> None:
     """Every temp file of the session under pytest's own base temp folder (removed when the session
     passes: tmp_path_retention_policy), not the system's: tempfile's folder, TMPDIR for subprocesses,
-    Dask's scratch space (LocalCluster workers' spill)."""
+    Dask's scratch space (LocalCluster workers' spill), the user cache folder (the edited model)."""
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is None or hasattr(config, "workerinput"):
         return
@@ -40,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     tempfile.tempdir = str(scratch)
     os.environ["TMPDIR"] = str(scratch)
     os.environ["DASK_TEMPORARY_DIRECTORY"] = str(scratch / "dask")
+    os.environ[CACHE_ENV] = str(scratch / "cache")
 
 
 FIXTURES = Path(os.environ.get("FACECORPUS_FIXTURES", REPO.parent / "shared" / "fixtures"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import MISSING, fields
 
 import pyarrow as pa
@@ -35,6 +37,7 @@ from schemas.manifests import (
     TRACKS_SCHEMA,
     VIDEOS_SCHEMA,
 )
+from tests.conftest import REPO
 
 PAIRS = [
     (VideoRecord, VIDEOS_SCHEMA),
@@ -109,3 +112,32 @@ def test_enums_are_stored_as_their_text():
 
 def test_face_statuses_are_the_status_enum_values():
     assert FACE_STATUSES == (Status.OK.value, Status.FILTERED.value, Status.DUPLICATE.value)
+
+
+SPARE_PANDAS_CHECK = """
+import math, sys
+import pyarrow as pa
+from pipeline.records import spare_pandas, to_table
+from schemas.manifests import DETECTIONS_SCHEMA
+spare_pandas()
+spare_pandas()  # twice: one watch
+to_table([], DETECTIONS_SCHEMA)
+pa.Table.from_pylist([{"a": 1.0}])
+assert "pandas" not in sys.modules, "pyarrow imported pandas"
+import importlib.util
+assert importlib.util.find_spec("pandas") is not None  # a lookup (polars makes one) loads nothing
+assert "pandas" not in sys.modules
+import pandas as pd
+assert pd.__spec__.loader is pd.__loader__ and type(pd.__loader__).__name__ == "SourceFileLoader"
+series = pd.Series([1.0, math.nan])
+assert pa.array(series).to_pylist() == [1.0, None], "a pandas Series converted as a plain sequence"
+assert pa.table(pd.DataFrame({"a": series})).column("a").null_count == 1
+assert pa.table({"a": [1.0]}).to_pandas()["a"].tolist() == [1.0]
+assert not any(type(f).__name__ == "_PandasWatch" for f in sys.meta_path)
+"""
+
+
+def test_spare_pandas_keeps_pandas_out_and_pandas_objects_convert_as_before():
+    """In a fresh process (the check changes pyarrow's state): no pandas import by pyarrow's conversions,
+    and once pandas is imported, pandas objects convert as pyarrow converts them (NaN -> null)."""
+    subprocess.run([sys.executable, "-c", SPARE_PANDAS_CHECK], cwd=REPO, check=True)

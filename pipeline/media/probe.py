@@ -12,13 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import av
+from typing import TYPE_CHECKING
 
 from pipeline.errors import MediaError
 from pipeline.media.confine import InputGuard, demuxer_allowed, refuse_demuxer
 from pipeline.records import MediaInfo
 from schemas.manifests import TIMELINE_SLACK_FRAMES, TIMELINE_SLACK_SHARE
+
+if TYPE_CHECKING:
+    import av
+
+    _Stream = av.video.stream.VideoStream
+# PyAV (0.08 s to import) is imported by the functions that open files: a run probes in a
+# child process (pipeline.media.isolate), and its own process opens videos only to index
+# them (pipeline.media.index), so a run on stills never imports it here.
 
 # The largest picture probed or decoded (extract.max_pixels): a 16000x16000 PNG of
 # 249 KB took 769 MB to open (measured: av.open alone, ru_maxrss), 3 bytes a pixel.
@@ -27,7 +34,6 @@ DEFAULT_MAX_PIXELS = 100_000_000
 # Demuxers that hold one still picture; ffmpeg probes them by content.
 _IMAGE_FORMAT_SUFFIX = "_pipe"
 _IMAGE_FORMATS = {"image2", "webp_pipe", "png_pipe", "jpeg_pipe"}
-_Stream = av.video.stream.VideoStream
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ def probe(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> ProbeInfo:
 def open_confined(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> av.container.InputContainer:
     """``av.open`` that reads ``path`` only, refuses other files, and decodes no picture over
     ``max_pixels``. Raises :class:`MediaError` naming the file and the reason."""
+    import av
+
     guard = InputGuard(path)
     try:
         return av.open(str(path), io_open=guard.open, options={"max_pixels": str(max_pixels)})
@@ -151,6 +159,8 @@ def _header_size(path: Path) -> tuple[int, int] | None:
 
 
 def _first_frame(name: str, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> av.VideoFrame:
+    import av
+
     try:
         first = next(container.decode(stream), None)
     except av.error.EOFError:
@@ -192,6 +202,8 @@ def plausible(duration_s: float, fps: float, frames: int) -> bool:
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    import av
+
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -200,6 +212,8 @@ def _duration_s(container: av.container.InputContainer, stream: av.video.stream.
 
 
 def _reason(exc: av.error.FFmpegError) -> str:
+    import av
+
     if isinstance(exc, av.error.EOFError):
         return "ends early: End of file"
     # The strerror is stable across runs; str(exc) also holds the temp path.

@@ -67,7 +67,12 @@ def hsv_histogram(image_rgb: np.ndarray) -> np.ndarray:
 
 
 def phash_hex(image_grey: np.ndarray) -> str:
-    """imagehash's 64-bit pHash of a grey image, as 16 hex digits (shrunk by OpenCV first)."""
+    """imagehash's 64-bit pHash of a grey image, as 16 hex digits (shrunk by OpenCV first).
+
+    imagehash's DCT is scipy's, whose import is the largest part left of a run's fixed cost on one
+    still (0.2 s idle); OpenCV's DCT would spare it but gave other bits for 790 of 6,000 symmetric or
+    mirrored images (ties that rounding breaks either way; bench/RESULTS.md, fixed cost), and stored
+    hashes must not change."""
     small = cv2.resize(image_grey, (PHASH_INPUT_PX, PHASH_INPUT_PX), interpolation=cv2.INTER_AREA)
     return str(imagehash.phash(Image.fromarray(small)))
 

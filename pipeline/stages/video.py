@@ -21,7 +21,7 @@ from pipeline.config import ExtractOptions
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import InputChanged, MediaError
 from pipeline.media.ffmpeg import Deadline
-from pipeline.media.isolate import probe_ready, probe_within
+from pipeline.media.isolate import probe_ready, probe_start, probe_within
 from pipeline.media.prefetch import prefetch
 from pipeline.media.probe import DEFAULT_MAX_PIXELS, ProbeInfo
 from pipeline.media.sampling import iter_frames
@@ -188,6 +188,9 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
                 return self._outcome(det, crops, frames)
         # The model loads (once per process) and the probe child starts (once per thread, again after
         # a kill: 1.1-1.7 s on a busy machine) before the clock starts: the timeout is the input's.
+        # The child starts first and imports while the models load (one still: the wait for it went from
+        # 0.19-0.25 s to 0, bench/RESULTS.md).
+        probe_start()
         self.detect.ready()
         if self.frames is not None:
             self.frames.ready()

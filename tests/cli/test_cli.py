@@ -122,3 +122,22 @@ def test_third_party_info_logs_stay_quiet_unless_debug(tmp_path):
     assert info.returncode == 0 and "great_expectations" not in info.stderr and len(info.stderr.splitlines()) < 20, info.stderr
     debug = facecorpus("--log-level", "DEBUG", "validate", str(dataset), "--no-docs")
     assert debug.returncode == 0 and "great_expectations" in debug.stderr  # the same run, not quieted
+
+
+STILL_IMPORTS_CHECK = """
+import sys
+from flows.cli import main
+assert main(["extract", "corpus", "--out", "out", "--no-progress"]) == 0
+heavy = sorted({"pandas", "onnx", "av"} & set(sys.modules))
+assert not heavy, f"extract on one still imported {heavy}"
+"""
+
+
+def test_extract_on_a_still_imports_no_pandas_onnx_or_pyav(tmp_path):
+    """The fixed cost of a run (bench/fixed_cost.py): pandas (0.3 s, pyarrow's first conversion), onnx
+    (0.8 s, the CenterFace graph edit; the first run warms the model cache) and PyAV (0.08 s; the probe
+    runs in a child process) stay out of the command's process on a still."""
+    (tmp_path / "corpus").mkdir()
+    shutil.copy(fixture("two_people.jpg"), tmp_path / "corpus" / "two.jpg")
+    facecorpus("extract", str(tmp_path / "corpus"), "--out", str(tmp_path / "first"), "--no-progress").check_returncode()
+    subprocess.run([sys.executable, "-c", STILL_IMPORTS_CHECK], cwd=tmp_path, check=True)
