@@ -249,6 +249,9 @@ def _spinning(session_options):
 
 
 def measure_pipeline(req: dict) -> dict:
+    from pipeline.records import spare_pandas
+
+    spare_pandas()  # as `facecorpus` does before any command (pipeline/cli/main.py)
     corpus, out = Path(req["corpus"]), Path(req["out"])
     extract = {"sample": req["spec"], **req.get("options", {})}
     with _pipeline_knobs(req):
