@@ -37,8 +37,8 @@ from pipeline.fsutil import atomic_write_bytes
 from pipeline.media.probe import probe
 from pipeline.media.sampling import iter_frames
 from pipeline.media.spec import SampleSpec
-from pipeline.stages.frames import FrameSignatureStage, FrameParams
 from pipeline.stages.detect import VideoFrame
+from pipeline.stages.frames import FrameParams, FrameSignatureStage
 
 
 def measure_breakdown(req: dict, sampling_commands, to_null) -> dict:
@@ -82,17 +82,25 @@ def _parts(frames, det_max_side: int) -> dict[str, float]:
         for frame in frames:
             image = frame.image_rgb
             padded, scale = _timed(took, "letterbox", letterbox, image, det_max_side)
-            blob = _timed(took, "blob", lambda: np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32))
+            blob = _timed(took, "blob", _blob, padded)
             outputs = _timed(took, "network", detector.session.run, list(OUTPUT_NAMES), {INPUT_NAME: blob})
             item = _Input(blob, (image.shape[1], image.shape[0]), scale)
             found = _timed(took, "heads", detector._detections, item, *(o[0] for o in outputs))
             _timed(took, "signature", signatures.process, VideoFrame("bench", frame))
             for det in found:
                 faces += 1
-                crop = _timed(took, "warp", lambda: warp(image, estimate_affine(det.landmarks_array, align), align.output_size_px))
+                crop = _timed(took, "warp", _warp, image, det, align)
                 data = _timed(took, "encode", encode_crop, crop, fmt)
                 _timed(took, "write", atomic_write_bytes, Path(scratch) / f"{faces}.png", data)
     return {**took, "faces_n": faces}
+
+
+def _blob(padded: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def _warp(image: np.ndarray, det, align: AlignConfig) -> np.ndarray:
+    return warp(image, estimate_affine(det.landmarks_array, align), align.output_size_px)
 
 
 def _timed(took: dict[str, float], key: str, fn, *args):

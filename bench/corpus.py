@@ -53,7 +53,8 @@ class ClipSpec:
 
     @property
     def file_name(self) -> str:
-        variant = "" if (self.encoder, self.preset, self.rate) == ("libx264", "superfast", FRAME_RATE) else f"_{self.encoder}_{self.preset}_r{self.rate.replace('/', '-')}"
+        default = (self.encoder, self.preset, self.rate) == ("libx264", "superfast", FRAME_RATE)
+        variant = "" if default else f"_{self.encoder}_{self.preset}_r{self.rate.replace('/', '-')}"
         return f"{self.name}_{self.height_px}p_g{self.gop_frames}_{self.unit_frames}x{self.units}{variant}.mp4"
 
 

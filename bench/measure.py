@@ -46,6 +46,7 @@ from unittest import mock
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.breakdown import measure_breakdown  # noqa: E402
 from pipeline.detection.base import DEFAULT_DET_MAX_SIDE, DetectorConfig  # noqa: E402
 from pipeline.detection.registry import make_detector  # noqa: E402
 from pipeline.media.ffmpeg import ffmpeg_exe  # noqa: E402
@@ -53,7 +54,6 @@ from pipeline.media.probe import probe  # noqa: E402
 from pipeline.media.sampling import iter_frames  # noqa: E402
 from pipeline.media.seek import seek_plan, segment_command  # noqa: E402
 from pipeline.media.spec import SampleSpec, build_command  # noqa: E402
-from bench.breakdown import measure_breakdown  # noqa: E402
 
 RESULT_PREFIX = "BENCH-RESULT "
 DETECT_CHUNK_FRAMES = 16

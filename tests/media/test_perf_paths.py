@@ -20,8 +20,8 @@ from pipeline.detection.base import DetectorConfig
 from pipeline.detection.centerface import CenterFaceDetector
 from pipeline.errors import VideoTimeout
 from pipeline.media.ffmpeg import Deadline, run_frames
-from pipeline.media.prefetch import prefetch
 from pipeline.media.index import FrameIndex, frame_index
+from pipeline.media.prefetch import prefetch
 from pipeline.media.probe import probe
 from pipeline.media.sampling import iter_frames
 from pipeline.media.seek import seek_plan
