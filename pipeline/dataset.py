@@ -7,6 +7,7 @@
     faces = ds.split("train").filter(pl.col("status") == "ok").collect()  # kept faces of the train split
     ds.identities, ds.pairs, ds.splits                                  # who is who, fake -> original faces, groups
     image = ds.read_crop(faces["face_id"][0])                           # RGB uint8 HxWx3
+    mask = ds.read_mask(face_id)                                        # an aligned fake's difference mask, or None
     for sample in ds.iter_samples():                                    # shard by shard, no torch needed
         ...
 
@@ -47,11 +48,13 @@ from schemas.manifests import (
     FACES_MANIFEST,
     IDENTITIES_MANIFEST,
     IDENTITIES_SCHEMA,
+    MASK_MEMBER,
     PAIRS_MANIFEST,
     PAIRS_SCHEMA,
     SHARD_INDEX,
     SPLITS_MANIFEST,
     SPLITS_SCHEMA,
+    TAR_BLOCK,
     TRACKS_MANIFEST,
     VIDEOS_MANIFEST,
     embeddings_schema,
@@ -67,11 +70,13 @@ RELEASES_CACHE = "releases"
 
 @dataclass(frozen=True)
 class Sample:
-    """One face for training: its crop (RGB) and its manifest fields."""
+    """One face for training: its crop (RGB), its manifest fields and, for a face of a frame-aligned
+    fake, its difference mask (see :meth:`Dataset.read_mask`; None for any other face)."""
 
     face_id: str
     image_rgb: np.ndarray
     fields: dict
+    mask: np.ndarray | None = None
 
 
 class Dataset:
@@ -148,15 +153,38 @@ class Dataset:
 
     def read_crop_bytes(self, face_id: str) -> bytes:
         """The encoded crop (PNG/JPEG/WebP bytes), read straight from its shard by offset."""
+        shard, offset, size = self._crop_location(face_id)
+        with open(self.root / shard, "rb") as fh:
+            fh.seek(offset)
+            return fh.read(size)
+
+    def read_mask(self, face_id: str) -> np.ndarray | None:
+        """The difference mask of a face of a frame-aligned fake: HxW uint8, the crop's size, 0 where the
+        fake's crop is as its original's and 255 where 1 - SSIM reaches 1 (``pairs``: ``mask_mean_diff``,
+        ``mask_changed_share``); None for a face that has none (a real face, a fake detected on its own).
+        Read from the shard member that follows the face's crop."""
+        shard, offset, size = self._crop_location(face_id)
+        with open(self.root / shard, "rb") as fh:
+            fh.seek(offset + -(-size // TAR_BLOCK) * TAR_BLOCK)  # the next member's header, after the padded crop
+            header = fh.read(TAR_BLOCK)
+            try:
+                member = tarfile.TarInfo.frombuf(header, tarfile.ENCODING, "surrogateescape")
+            except tarfile.HeaderError:  # the end of the archive
+                return None
+            if member.name != f"{face_id}.{MASK_MEMBER}":
+                return None
+            return _decode_mask(fh.read(member.size))
+
+    def _crop_location(self, face_id: str) -> tuple[str, int, int]:
+        """(shard, offset, size) of the face's crop member: from the locations table, or from the shard's
+        repack when an erasure replaced it (its error when the face was erased)."""
         if self._locations is None:
             rows = pl.read_parquet(self.root / CROP_LOCATIONS).select("face_id", "shard", "offset_bytes", "size_bytes").rows()
             self._locations = {face: (shard, offset, size) for face, shard, offset, size in rows}
         shard, offset, size = self._locations[face_id]
         if shard in self._erased["shards"] or not (self.root / shard).is_file():
             offset, size = self._in_repacked(face_id, shard)
-        with open(self.root / shard, "rb") as fh:
-            fh.seek(offset)
-            return fh.read(size)
+        return shard, offset, size
 
     def _in_repacked(self, face_id: str, shard: str) -> tuple[int, int]:
         """(offset, size) of the face's image in a shard repacked by an erasure; the erasure's error when it is gone."""
@@ -201,26 +229,40 @@ class Dataset:
 
 
 def _iter_tar(path: Path) -> Iterator[Sample]:
+    """A shard's samples: each face's members are its crop, its mask (an aligned fake's), then its JSON."""
     image: np.ndarray | None = None
+    mask: np.ndarray | None = None
     with tarfile.open(path, mode="r|") as tar:
         for member in tar:
             data = tar.extractfile(member).read()
             if member.name.endswith(".json"):
                 fields = json.loads(data)
-                yield Sample(fields["face_id"], image, fields)
+                yield Sample(fields["face_id"], image, fields, mask)
+                image = mask = None
+            elif _is_mask(member.name):
+                mask = _decode_mask(data)
             else:
                 image = _decode(data)
 
 
 def _tar_index(path: Path) -> dict[str, tuple[int, int]]:
-    """{face_id: (offset, size)} of the image members of a tar shard."""
+    """{face_id: (offset, size)} of the crop members of a tar shard (not the JSONs, not the masks)."""
     with tarfile.open(path, mode="r:") as tar:
-        return {m.name.split(".", 1)[0]: (m.offset_data, m.size) for m in tar if m.isfile() and not m.name.endswith(".json")}
+        crops = (m for m in tar if m.isfile() and not m.name.endswith(".json") and not _is_mask(m.name))
+        return {m.name.split(".", 1)[0]: (m.offset_data, m.size) for m in crops}
+
+
+def _is_mask(member: str) -> bool:
+    return member.endswith(f".{MASK_MEMBER}")
 
 
 def _decode(data: bytes) -> np.ndarray:
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _decode_mask(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
 
 
 def load(

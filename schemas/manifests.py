@@ -18,6 +18,10 @@ VIDEOS_MANIFEST = "videos.parquet"
 FACES_MANIFEST = "faces.parquet"
 TRACKS_MANIFEST = "tracks.parquet"
 SHARD_INDEX = "shard_index.parquet"
+# A face's members in a release shard: <face_id>.<crop ext>, <face_id>.mask.png (a frame-aligned fake's
+# difference mask), <face_id>.json; USTAR: each a 512-byte header block, then its data padded to blocks.
+MASK_MEMBER = "mask.png"
+TAR_BLOCK = 512
 CROP_LOCATIONS = "crop_locations.parquet"
 
 SELECTION_MANIFEST = "selection.parquet"

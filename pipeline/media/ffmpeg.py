@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,20 +70,53 @@ class Frame:
         return self.image_rgb.shape[1], self.image_rgb.shape[0]
 
 
-@dataclass(frozen=True)
 class Deadline:
-    """When a video's processing must end: ``at_s`` on the monotonic clock; the
-    budget ``timeout_s`` is what error messages name (a deterministic number)."""
+    """When a video's processing must end: ``timeout_s`` after it starts, on the monotonic clock;
+    ``timeout_s`` is also what error messages name (a deterministic number).
 
-    at_s: float
-    timeout_s: float
+    A :meth:`pending` deadline (a video opened ahead, while the one before it is still worked
+    on) has not started: it allows its whole budget until :meth:`start`, and a watchdog waiting
+    on it is armed then, so the time a video waits for its turn is not charged to it."""
+
+    def __init__(self, timeout_s: float, at_s: float | None = None) -> None:
+        self.timeout_s = timeout_s
+        self._at_s = at_s
+        self._armers: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
 
     @classmethod
     def after(cls, timeout_s: float) -> Deadline:
-        return cls(time.monotonic() + timeout_s, timeout_s)
+        return cls(timeout_s, time.monotonic() + timeout_s)
+
+    @classmethod
+    def pending(cls, timeout_s: float) -> Deadline:
+        return cls(timeout_s)
+
+    @property
+    def started(self) -> bool:
+        return self._at_s is not None
 
     def remaining_s(self) -> float:
-        return self.at_s - time.monotonic()
+        at_s = self._at_s
+        return self.timeout_s if at_s is None else at_s - time.monotonic()
+
+    def start(self) -> None:
+        """Start the clock (once; a started deadline stays as it is) and arm what waits on it."""
+        with self._lock:
+            if self._at_s is not None:
+                return
+            self._at_s = time.monotonic() + self.timeout_s
+            armers, self._armers = self._armers, []
+        for arm in armers:
+            arm()
+
+    def when_started(self, arm: Callable[[], None]) -> None:
+        """Call ``arm`` now when the clock runs, else when it starts."""
+        with self._lock:
+            if self._at_s is None:
+                self._armers.append(arm)
+                return
+        arm()
 
 
 def run_frames(argv: list[str], name: str, deadline: Deadline | None) -> Iterator[tuple[np.ndarray, int, float]]:
@@ -129,14 +162,23 @@ def _same_size(name: str, index: int, decoded: tuple[int, int] | None, image: np
 
 
 class _Watchdog:
-    """Kills ``proc`` when ``deadline`` passes."""
+    """Kills ``proc`` when ``deadline`` passes (armed when the deadline starts)."""
 
     def __init__(self, proc: subprocess.Popen, deadline: Deadline | None) -> None:
         self.fired = False
         self._proc = proc
-        self._timer = None
+        self._timer: threading.Timer | None = None
+        self._cancelled = False
+        self._lock = threading.Lock()
+        self._deadline = deadline
         if deadline is not None:
-            self._timer = threading.Timer(max(deadline.remaining_s(), 0.0), self._fire)
+            deadline.when_started(self._arm)
+
+    def _arm(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self._timer = threading.Timer(max(self._deadline.remaining_s(), 0.0), self._fire)
             self._timer.daemon = True
             self._timer.start()
 
@@ -146,8 +188,10 @@ class _Watchdog:
             self._proc.kill()
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        with self._lock:
+            self._cancelled = True
+            if self._timer is not None:
+                self._timer.cancel()
 
 
 class _StderrReader:

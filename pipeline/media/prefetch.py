@@ -13,18 +13,36 @@ from pipeline.media.ffmpeg import Frame
 PREFETCH_STOP_S = 30.0
 
 
-def prefetch(frames: Iterator[Frame], depth: int) -> Iterator[Frame]:
+def prefetch(frames: Iterator[Frame], depth: int) -> Prefetched:
     """``frames`` decoded ahead on a thread, at most ``depth`` waiting, so decoding
     (ffmpeg, and reading its pipe) overlaps the caller's work on the current frame.
+    Decoding starts now, not at the first ``next``: a video opened ahead
+    (``pipeline/stages/ahead.py``) has its first frames ready when its turn comes.
     Errors reach the caller in order; closing this closes ``frames``."""
-    if depth < 1:
-        yield from frames
-        return
-    ahead = _Prefetcher(frames, depth)
-    try:
-        yield from ahead
-    finally:
-        ahead.stop()
+    return Prefetched(frames, depth)
+
+
+class Prefetched(Iterator[Frame]):
+    """The frames :func:`prefetch` decodes ahead; close it (or exhaust it) to stop the thread."""
+
+    def __init__(self, frames: Iterator[Frame], depth: int) -> None:
+        self._ahead = _Prefetcher(frames, depth) if depth >= 1 else None
+        self._frames = iter(self._ahead) if self._ahead is not None else frames
+
+    def __next__(self) -> Frame:
+        try:
+            return next(self._frames)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.stop()
+        else:
+            close = getattr(self._frames, "close", None)
+            if close is not None:
+                close()
 
 
 class _Prefetcher:

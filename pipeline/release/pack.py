@@ -31,9 +31,11 @@ from schemas.manifests import (
     CROP_LOCATIONS_SCHEMA,
     FACES_MANIFEST,
     GROUP_MANIFESTS,
+    MASK_MEMBER,
     PAIRS_MANIFEST,
     SHARD_INDEX,
     SHARD_INDEX_SCHEMA,
+    TAR_BLOCK,
     TRACKS_MANIFEST,
     VIDEOS_MANIFEST,
 )
@@ -62,8 +64,6 @@ SAMPLE_FIELDS = (
 )
 # A paired face's JSON also holds these (pairs.parquet); an unpaired face's JSON is as before.
 PAIR_FIELDS = ("original_face_id", "paired_by", "mask_mean_diff", "mask_changed_share")
-MASK_MEMBER = "mask.png"
-_TAR_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,9 @@ def _groups(dataset_dir: Path, rows: list[dict], max_bytes: int, pairs: dict[str
     groups: list[list[dict]] = [[]]
     size = 0
     for row in rows:
-        crop_bytes = (dataset_dir / row["crop_path"]).stat().st_size + 4 * _TAR_BLOCK
+        crop_bytes = (dataset_dir / row["crop_path"]).stat().st_size + 4 * TAR_BLOCK
         if row["face_id"] in pairs:
-            crop_bytes += (dataset_dir / pairs[row["face_id"]]["mask_path"]).stat().st_size + 2 * _TAR_BLOCK
+            crop_bytes += (dataset_dir / pairs[row["face_id"]]["mask_path"]).stat().st_size + 2 * TAR_BLOCK
         if groups[-1] and size + crop_bytes > max_bytes:
             groups.append([])
             size = 0
@@ -157,7 +157,7 @@ def add_member(tar: tarfile.TarFile, name: str, data: bytes) -> int:
     """Add a member with fixed metadata; return the byte offset of its data."""
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0o644, 0, 0, "", ""
-    offset = tar.offset + _TAR_BLOCK  # USTAR: one 512-byte header block, then the data
+    offset = tar.offset + TAR_BLOCK  # USTAR: one 512-byte header block, then the data
     tar.addfile(info, io.BytesIO(data))
     return offset
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,20 @@ class RunSummary:
         return self.videos_failed / total if total else 0.0
 
 
+@dataclass(frozen=True)
+class _Counted:
+    """Items as they come, with their number (a progress bar's total)."""
+
+    items: Iterator
+    count: int
+
+    def __iter__(self) -> Iterator:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 def summarize(
     out_dir: Path,
     outcomes: list[VideoOutcome],
@@ -119,7 +133,9 @@ def run_extract(
         job = VideoPass.build(extract, align=align, timeout_s=timeout_s)
         order = pair_order(inputs)  # originals before their fakes: a fake reuses its original's detections
         job.originals = order.originals
-        done = {i.video_id: o for i, o in zip(order.inputs, job.run(progress(order.inputs) if progress else order.inputs))}
+        # The progress bar counts finished videos: the pass reads its items one ahead (it opens the next video early).
+        finished = job.run(order.inputs)
+        done = {i.video_id: o for i, o in zip(order.inputs, progress(_Counted(finished, len(order.inputs))) if progress else finished)}
         outcomes = [done[i.video_id] for i in inputs]
         counts = {stage.name: stage.counts for stage in job.stages}
         curation = None

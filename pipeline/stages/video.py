@@ -6,13 +6,15 @@ fingerprint, runs the detector only when the detect stage has no result, aligns
 from stored detections when only alignment changed, takes the frame signatures
 (``frames``: scene cuts, near-duplicate videos) in the same decode, and records
 a bad input as a failed detect result (so reruns skip it). Frames are decoded
-ahead on a thread while the current one is detected and aligned.
+ahead on a thread while the current one is detected and aligned, and in a run the next
+video is opened (probed, its first frames decoded) while the current one is worked on
+(``pipeline/stages/ahead.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -22,10 +24,11 @@ from pipeline.corpus.snapshot import VideoInput
 from pipeline.errors import InputChanged, MediaError
 from pipeline.media.ffmpeg import Deadline
 from pipeline.media.isolate import probe_ready, probe_start, probe_within
-from pipeline.media.prefetch import prefetch
+from pipeline.media.prefetch import Prefetched, prefetch
 from pipeline.media.probe import DEFAULT_MAX_PIXELS, ProbeInfo
 from pipeline.media.sampling import iter_frames
 from pipeline.records import CropRecord, DetectionRecord, DetectOutcome, ErrorKind, Status, VideoRecord, group_by
+from pipeline.stages.ahead import OpenAhead, Opened
 from pipeline.stages.align import AlignParams, AlignStage, FrameFaces
 from pipeline.stages.base import Stage
 from pipeline.stages.detect import DetectParams, DetectResult, DetectStage, VideoFrame
@@ -118,6 +121,8 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         self.max_pixels = max_pixels
         self.pair_aware = pair_aware
         self.originals: dict[str, str | None] = {}
+        self._ahead: OpenAhead | None = None  # set while run() goes through its items
+        self._upcoming: VideoInput | None = None
 
     @classmethod
     def build(
@@ -185,28 +190,32 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
             if not want_frames and (det.detections.num_rows == 0 or self.align is None or crops is not None):
                 if self.align is not None and crops is None:
                     crops = self.align.save_crops(vid, [])
+                if self._ahead is not None:
+                    self._ahead.discard(vid)  # opened ahead, when its stored work looked unfinished
                 return self._outcome(det, crops, frames)
-        # The model loads (once per process) and the probe child starts (once per thread, again after
-        # a kill: 1.1-1.7 s on a busy machine) before the clock starts: the timeout is the input's.
-        # The child starts first and imports while the models load (one still: the wait for it went from
-        # 0.19-0.25 s to 0, bench/RESULTS.md).
-        probe_start()
-        self.detect.ready()
-        if self.frames is not None:
-            self.frames.ready()
-        probe_ready()
-        deadline = Deadline.after(self.timeout_s) if self.timeout_s else None
-        _unchanged(item)
-        info = probe_within(item.entry.path, deadline, self.max_pixels)
-        stored = group_by(det.records(), "frame_index") if det is not None else None
-        aligner = self.align if crops is None else None
-        pairing = self._pairing(vid, info) if det is None else PairDecision()
-        wanted = _Wanted(stored, want_frames, aligner, pairing.aligner)
-        try:
-            pass_ = self._decode_through(item, info, wanted, deadline)
-        except NotAligned as exc:  # found while decoding: decode again, detecting (rare: a fake made otherwise)
-            pairing = PairDecision.own(str(exc), pairing.original_id)
-            pass_ = self._decode_through(item, info, replace(wanted, pair=None), deadline)
+        opened = self._ahead.take(vid) if self._ahead is not None else None
+        if opened is None:
+            # The model loads (once per process) and the probe child starts (once per thread, again after a kill:
+            # 1.1-1.7 s on a busy machine) before the clock starts: the timeout is the input's. The child starts
+            # first and imports while the models load (one still: the wait for it went from 0.19-0.25 s to 0).
+            probe_start()
+        self._load_models()
+        if opened is None:
+            probe_ready()
+            opened = self._open(item, Deadline.after(self.timeout_s) if self.timeout_s else None)
+        with contextlib.closing(opened):
+            self._open_next()  # while this video is worked on (or fails)
+            info, decoding = opened.begin()
+            stored = group_by(det.records(), "frame_index") if det is not None else None
+            aligner = self.align if crops is None else None
+            pairing = self._pairing(vid, info) if det is None else PairDecision()
+            wanted = _Wanted(stored, want_frames, aligner, pairing.aligner)
+            try:
+                pass_ = self._decode_through(decoding, item.video_id, wanted)
+            except NotAligned as exc:  # found while decoding: decode again, detecting (rare: a fake made otherwise)
+                pairing = PairDecision.own(str(exc), pairing.original_id)
+                again = prefetch(iter_frames(item.entry.path, self.detect.params.sampling, info, opened.deadline), PREFETCH_FRAMES)
+                pass_ = self._decode_through(again, item.video_id, replace(wanted, pair=None))
         _unchanged(item)  # nothing is stored under video_id unless the decoded bytes were the hashed ones
         if det is None:
             outcome = replace(self.detect.outcome(vid, info, pass_.frames, len(pass_.detections)), **pairing.fields)
@@ -219,26 +228,67 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
             crops = aligner.save_crops(vid, pass_.crops)
         return self._outcome(det, crops, frames)
 
-    def _decode_through(self, item: VideoInput, info: ProbeInfo, wanted: _Wanted, deadline: Deadline | None) -> _Decoded:
-        """Decode the sampled frames (ahead, on a thread); detect on each (unless ``wanted.stored``
-        holds its detections), take its signature and align, as ``wanted`` says.
+    def run(self, items: Iterable[VideoInput]) -> Iterator[VideoOutcome]:
+        """The items one after another (``run_one``), each next video opened ahead while the current
+        one is worked on (``pipeline/stages/ahead.py``). Only this sequential path opens ahead: a pool
+        calling ``run_one`` from its threads probes and decodes in each thread, as before."""
+        ahead = self._ahead = OpenAhead(self._open, self.timeout_s)
+        try:
+            items = iter(items)
+            upcoming = next(items, None)
+            if upcoming is not None:
+                ahead.warm()
+            while upcoming is not None:
+                item, upcoming = upcoming, next(items, None)
+                self._upcoming = upcoming
+                yield self.run_one(item)
+        finally:
+            self._ahead = self._upcoming = None
+            ahead.close()
+
+    def _load_models(self) -> None:
+        self.detect.ready()
+        if self.frames is not None:
+            self.frames.ready()
+
+    def _open(self, item: VideoInput, deadline: Deadline | None) -> Opened:
+        """Probe ``item`` and start decoding its sampled frames (ahead, on a thread), in this thread;
+        what goes wrong is kept in the result, raised when the video's turn comes."""
+        try:
+            _unchanged(item)
+            info = probe_within(item.entry.path, deadline, self.max_pixels)
+        except Exception as exc:
+            return Opened(None, None, deadline, exc)
+        frames = prefetch(iter_frames(item.entry.path, self.detect.params.sampling, info, deadline), PREFETCH_FRAMES)
+        return Opened(info, frames, deadline)
+
+    def _open_next(self) -> None:
+        """Open the run's next video ahead, when it will be decoded."""
+        upcoming = self._upcoming
+        if self._ahead is not None and upcoming is not None and not upcoming.problem and self.stored(upcoming) is None:
+            self._ahead.open(upcoming)
+
+    def _decode_through(self, decoded: Prefetched, video_id: str, wanted: _Wanted) -> _Decoded:
+        """Take the sampled frames ``decoded`` (decoding ahead, on a thread); detect on each (unless
+        ``wanted.stored`` holds its detections), take its signature and align, as ``wanted`` says.
 
         The signature and the crops are made here, between detections, not on a worker thread
         beside the detector: with one, the 60 s 1 s GOP 1080p clip at fps:1 took 0.4-0.8 s longer
         (3 interleaved A/B pairs, 2 cores; issue 17): onnxruntime's two threads wait for each other
-        at every operator, and a third busy thread delays one of them."""
+        at every operator, and a third busy thread delays one of them. Without the detector (an
+        aligned fake) a worker for the crops gained nothing either (bench/pairs.py's 1 s GOP corpus,
+        on arm: 2.51-2.80 s with one, 2.46-2.79 s without, 4 interleaved pairs)."""
         out = _Decoded()
-        decoded: Iterator = prefetch(iter_frames(item.entry.path, self.detect.params.sampling, info, deadline), PREFETCH_FRAMES)
         with contextlib.closing(decoded):
             for frame in decoded:
                 out.frames += 1
                 self.count(frames=1)
-                sampled = VideoFrame(item.video_id, frame)
+                sampled = VideoFrame(video_id, frame)
                 signature = self.frames(sampled) if wanted.frames else None
                 if signature is not None:
                     out.signatures.append(signature)
                 if wanted.pair is not None:  # the signature's pHash, when taken, spares a second 1080p shrink
-                    found = wanted.pair.detections(item.video_id, frame, signature.frame_phash if signature else None)
+                    found = wanted.pair.detections(video_id, frame, signature.frame_phash if signature else None)
                     out.detections += found
                 elif wanted.stored is None:
                     found = self.detect(sampled)

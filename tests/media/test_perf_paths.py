@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +246,20 @@ def test_seeking_honours_the_deadline(clips, seek_always):
     with pytest.raises(VideoTimeout):
         for _ in iter_frames(path, SampleSpec.parse("uniform:16"), probe(path), Deadline.after(0.0)):
             pass
+
+
+def test_a_pending_deadline_charges_nothing_until_it_starts(clips):
+    """A video opened ahead waits for its turn with its decoder started: that wait is not its time."""
+    path = clips["long_gop"]
+    deadline = Deadline.pending(0.5)
+    frames = iter_frames(path, SampleSpec.parse("every:1"), probe(path), deadline)
+    first = next(frames)
+    time.sleep(1.0)  # twice its budget, waiting for its turn
+    assert len([first, *itertools.islice(frames, 5)]) == 6  # nothing was killed
+    deadline.start()
+    with pytest.raises(VideoTimeout, match="after the 0.5 s timeout"):
+        for _ in frames:  # 360 frames at 0.05 s each: the budget runs out on the way
+            time.sleep(0.05)
 
 
 def test_prefetch_keeps_order_and_hands_errors_on(clips):

@@ -20,6 +20,7 @@ import polars as pl
 import pytest
 
 from pipeline.config import CurateOptions
+from pipeline.dataset import Dataset, _tar_index
 from pipeline.detection.registry import make_detector
 from pipeline.media.ffmpeg import Frame
 from pipeline.records import MediaInfo
@@ -292,6 +293,28 @@ def test_release_shards_carry_each_aligned_fakes_mask_beside_its_crop(paired, tm
     orig_ids = paired["faces"].filter(pl.col("uri") == "orig.mp4")["face_id"]
     assert not any(f"{face_id}.mask.png" in members for face_id in orig_ids)
     assert "original_face_id" not in json.loads(members[f"{orig_ids[0]}.json"])
+
+
+def test_a_release_loads_each_face_with_its_crop_and_an_aligned_fakes_mask(paired, tmp_path):
+    """The loader hands out crops as crops and masks as masks: by sample, by face id, and from a shard's own
+    index (the one an erasure's repack is read through)."""
+    pack_dataset(paired["out"], tmp_path / "release", shard_mb=0.05)  # several shards
+    release = Dataset(tmp_path / "release")
+    masks = dict(paired["pairs"].filter(pl.col("mask_path").is_not_null()).select("face_id", "mask_path").iter_rows())
+    faces = dict(paired["faces"].select("face_id", "crop_path").iter_rows())
+    read = lambda path, flag: cv2.imread(str(paired["out"] / path), flag)  # noqa: E731
+    samples = list(release.iter_samples())
+    assert len(samples) == len(faces) and masks
+    for sample in samples:
+        crop = cv2.cvtColor(read(faces[sample.face_id], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(sample.image_rgb, crop) and np.array_equal(release.read_crop(sample.face_id), crop)
+        mask = read(masks[sample.face_id], cv2.IMREAD_GRAYSCALE) if sample.face_id in masks else None
+        for got in (sample.mask, release.read_mask(sample.face_id)):
+            assert (got is None) if mask is None else (got.shape == mask.shape[:2] and np.array_equal(got, mask))
+    locations = pl.read_parquet(tmp_path / "release" / "crop_locations.parquet")
+    for shard, rows in locations.group_by("shard"):
+        index = _tar_index(tmp_path / "release" / shard[0])
+        assert index == {f: (o, n) for f, o, n in rows.select("face_id", "offset_bytes", "size_bytes").iter_rows()}
 
 
 def test_report_and_card_count_unchanged_fake_faces_per_video(paired, tmp_path):

@@ -72,6 +72,7 @@ def test_comment_edits_and_a_moved_module_rerun_nothing_and_a_version_bump_rerun
         target.write_text("# a comment added by a refactor\n" + target.read_text())
     (code_copy / "pipeline" / "media" / "prefetch.py").rename(code_copy / "pipeline" / "media" / "ahead.py")
     edit(code_copy / "pipeline" / "stages" / "video.py", "from pipeline.media.prefetch import", "from pipeline.media.ahead import")
+    edit(code_copy / "pipeline" / "stages" / "ahead.py", "from pipeline.media.prefetch import", "from pipeline.media.ahead import")
     second = extract_with(code_copy, corpus, out)
     assert "detector ran on 0 videos, alignment on 0" in second and "(2 already done)" in second
     assert tree_state(out) == before  # nothing rewritten
