@@ -213,7 +213,9 @@ class Dataset:
                 yield from _iter_tar(self.root / shard)
                 continue
             faces = pl.read_parquet(self.root / CROP_LOCATIONS).filter(pl.col("shard") == shard)["face_id"].to_list()
-            present = {s.face_id: s for s in _iter_tar(self.root / shard)} if (self.root / shard).is_file() else {}
+            # A face whose crop member went with an erased face's byte-identical crop is not present either.
+            repacked = _iter_tar(self.root / shard) if (self.root / shard).is_file() else iter(())
+            present = {s.face_id: s for s in repacked if s.image_rgb is not None}
             for face_id in faces:
                 if face_id in present:
                     yield present[face_id]

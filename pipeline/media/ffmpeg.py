@@ -75,12 +75,14 @@ class Deadline:
     ``timeout_s`` is also what error messages name (a deterministic number).
 
     A :meth:`pending` deadline (a video opened ahead, while the one before it is still worked
-    on) has not started: it allows its whole budget until :meth:`start`, and a watchdog waiting
-    on it is armed then, so the time a video waits for its turn is not charged to it."""
+    on) has not started: it allows what is left of its budget after the work charged to it
+    (:meth:`charge`: its probe) until :meth:`start`, and a watchdog waiting on it is armed then, so the time a
+    video waits for its turn is not charged to it, and its probe and decoding share one budget."""
 
     def __init__(self, timeout_s: float, at_s: float | None = None) -> None:
         self.timeout_s = timeout_s
         self._at_s = at_s
+        self._charged_s = 0.0
         self._armers: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -98,14 +100,27 @@ class Deadline:
 
     def remaining_s(self) -> float:
         at_s = self._at_s
-        return self.timeout_s if at_s is None else at_s - time.monotonic()
+        return self.timeout_s - self._charged_s if at_s is None else at_s - time.monotonic()
+
+    def charge(self, seconds: float) -> None:
+        """Count ``seconds`` of the video's own work done before its clock starts (a pending deadline)."""
+        with self._lock:
+            if self._at_s is None:
+                self._charged_s += seconds
 
     def start(self) -> None:
         """Start the clock (once; a started deadline stays as it is) and arm what waits on it."""
+        self._begin(lambda: self.timeout_s - self._charged_s)
+
+    def expire(self) -> None:
+        """End a pending deadline now: what waits on it is killed (a video opened ahead, closed unread)."""
+        self._begin(lambda: 0.0)
+
+    def _begin(self, budget_s: Callable[[], float]) -> None:
         with self._lock:
             if self._at_s is not None:
                 return
-            self._at_s = time.monotonic() + self.timeout_s
+            self._at_s = time.monotonic() + budget_s()
             armers, self._armers = self._armers, []
         for arm in armers:
             arm()

@@ -135,7 +135,10 @@ def run_extract(
         job.originals = order.originals
         # The progress bar counts finished videos: the pass reads its items one ahead (it opens the next video early).
         finished = job.run(order.inputs)
-        done = {i.video_id: o for i, o in zip(order.inputs, progress(_Counted(finished, len(order.inputs))) if progress else finished)}
+        outcomes_in_order = progress(_Counted(finished, len(order.inputs))) if progress else finished
+        # The outcomes come first in the zip: it runs them out, so the bar ends at N of N and the pass's
+        # run() ends (closing what it opened ahead) before curation starts.
+        done = {i.video_id: o for o, i in zip(outcomes_in_order, order.inputs)}
         outcomes = [done[i.video_id] for i in inputs]
         counts = {stage.name: stage.counts for stage in job.stages}
         curation = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from pipeline.corpus.snapshot import VideoInput
 from pipeline.media.ffmpeg import Deadline
-from pipeline.media.isolate import probe_start
+from pipeline.media.isolate import probe_ready, probe_start
 from pipeline.media.prefetch import Prefetched
 from pipeline.media.probe import ProbeInfo
 
@@ -48,7 +48,10 @@ class Opened:
         return self.info, self.frames
 
     def close(self) -> None:
-        """Stop decoding (ffmpeg is killed when its frames were not all read)."""
+        """Stop decoding (ffmpeg is killed when its frames were not all read). A video closed before its
+        turn has its deadline expired first, so an ffmpeg that stalls without output is killed too."""
+        if self.deadline is not None:
+            self.deadline.expire()
         if self.frames is not None:
             self.frames.close()
 
@@ -83,7 +86,11 @@ class OpenAhead:
         """Open ``item`` on the thread (once), its deadline pending until :meth:`take`."""
         if item.video_id not in self._opened:
             deadline = Deadline.pending(self._timeout_s) if self._timeout_s else None
-            self._opened[item.video_id] = _thread().submit(self._open, item, deadline)
+            self._opened[item.video_id] = _thread().submit(self._open_on_thread, item, deadline)
+
+    def _open_on_thread(self, item: VideoInput, deadline: Deadline | None) -> Opened:
+        probe_ready()  # the thread's probe child, restarted after a kill, is not the video's time
+        return self._open(item, deadline)
 
     def take(self, video_id: str) -> Opened | None:
         """The video opened ahead (waiting for its opening to finish), or None when it was not."""

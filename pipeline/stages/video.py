@@ -14,6 +14,7 @@ video is opened (probed, its first frames decoded) while the current one is work
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -254,18 +255,29 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
     def _open(self, item: VideoInput, deadline: Deadline | None) -> Opened:
         """Probe ``item`` and start decoding its sampled frames (ahead, on a thread), in this thread;
         what goes wrong is kept in the result, raised when the video's turn comes."""
+        started = time.monotonic()
         try:
             _unchanged(item)
             info = probe_within(item.entry.path, deadline, self.max_pixels)
         except Exception as exc:
             return Opened(None, None, deadline, exc)
+        finally:
+            if deadline is not None:
+                deadline.charge(time.monotonic() - started)  # a video opened ahead: the probe is its time
         frames = prefetch(iter_frames(item.entry.path, self.detect.params.sampling, info, deadline), PREFETCH_FRAMES)
         return Opened(info, frames, deadline)
 
     def _open_next(self) -> None:
-        """Open the run's next video ahead, when it will be decoded."""
+        """Open the run's next video ahead, when it will be decoded (when its stored work cannot be read,
+        it is not opened: its own turn reports that)."""
         upcoming = self._upcoming
-        if self._ahead is not None and upcoming is not None and not upcoming.problem and self.stored(upcoming) is None:
+        if self._ahead is None or upcoming is None or upcoming.problem:
+            return
+        try:
+            unfinished = self.stored(upcoming) is None
+        except Exception:
+            return
+        if unfinished:
             self._ahead.open(upcoming)
 
     def _decode_through(self, decoded: Prefetched, video_id: str, wanted: _Wanted) -> _Decoded:

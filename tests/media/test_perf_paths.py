@@ -262,6 +262,24 @@ def test_a_pending_deadline_charges_nothing_until_it_starts(clips):
             time.sleep(0.05)
 
 
+def test_a_pending_deadline_keeps_the_time_charged_to_it_and_expires_on_demand(clips):
+    deadline = Deadline.pending(2.0)
+    deadline.charge(0.5)  # the probe of a video opened ahead
+    assert deadline.remaining_s() == 1.5 and not deadline.started
+    deadline.start()
+    assert 1.0 < deadline.remaining_s() <= 1.5
+    deadline.charge(1.0)  # started: nothing more is charged
+    assert deadline.remaining_s() > 1.0
+    path = clips["long_gop"]
+    unread = Deadline.pending(600.0)
+    frames = iter_frames(path, SampleSpec.parse("every:1"), probe(path), unread)
+    next(frames)
+    unread.expire()  # closed before its turn: ffmpeg is killed, not left waiting
+    with pytest.raises(VideoTimeout):
+        for _ in frames:
+            pass
+
+
 def test_prefetch_keeps_order_and_hands_errors_on(clips):
     path, spec = clips["short_gop"], SampleSpec.parse("fps:2")
     plain = [f.pts_s for f in iter_frames(path, spec, probe(path))]

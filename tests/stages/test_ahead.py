@@ -22,6 +22,7 @@ from pipeline.runs.extract import run_extract
 from pipeline.stages.ahead import OpenAhead
 from pipeline.stages.align import AlignStage
 from pipeline.stages.base import Stage
+from pipeline.stages.detect import DetectStage
 from pipeline.stages.video import VideoPass
 from tests.conftest import extract_options, fixture, run_ffmpeg
 
@@ -139,6 +140,38 @@ def test_waiting_for_its_turn_is_not_charged_to_a_video_opened_ahead(corpus, tmp
     assert summary.videos_ok == 2
 
 
+def test_a_video_opened_ahead_still_times_out_at_its_turn(corpus, tmp_path, monkeypatch):
+    """Its clock starts when its turn comes: a second video whose detection is slowed past the timeout
+    (ffmpeg still running, waiting for the frames to be taken) is killed and recorded as a timeout."""
+    two = tmp_path / "two"
+    two.mkdir()
+    (two / "a.mp4").write_bytes((corpus / "a.mp4").read_bytes())
+    run_ffmpeg("-ss", "0", "-t", "6", "-i", str(fixture("hamilton.mp4")), *ENCODE, str(two / "b.mp4"))
+    real_detect = DetectStage.process
+    names: list[str] = []
+
+    def slow_for_b(self, item):
+        if names and item.video_id == names[0]:
+            time.sleep(1.0)
+        return real_detect(self, item)
+
+    real_process = VideoPass.process
+
+    def processing(self, item):
+        if item.entry.uri.endswith("b.mp4"):
+            names.append(item.video_id)
+            assert self._ahead is not None and item.video_id in self._ahead._opened  # opened ahead
+        return real_process(self, item)
+
+    monkeypatch.setattr(DetectStage, "process", slow_for_b)
+    monkeypatch.setattr(VideoPass, "process", processing)
+    summary = run_extract(extract_options(two, tmp_path / "out", sample="fps:2"), timeout_s=3.0)
+    videos = pl.read_parquet(tmp_path / "out" / "videos.parquet").sort("uri")
+    assert videos["status"].to_list() == ["ok", "failed"], summary.failures
+    assert videos["error_kind"][1] == "timeout" and "b.mp4" in videos["error"][1]
+    assert _ffmpeg_children() == []
+
+
 def test_a_video_opened_ahead_that_needs_no_decoding_is_closed(corpus, one_at_a_time, tmp_path, monkeypatch):
     """After the crop size changes, a picture with no face has nothing to align: it was opened ahead
     (its stored work looked unfinished) and is closed unread; the results are the oracle's."""
@@ -146,16 +179,26 @@ def test_a_video_opened_ahead_that_needs_no_decoding_is_closed(corpus, one_at_a_
     for folder in (out, oracle):  # a first run each: the oracle's, copied
         shutil.copytree(one_at_a_time, folder)
     discarded: list[str] = []
-    real_open_next = VideoPass._open_next
+    real_open_next, real_process = VideoPass._open_next, VideoPass.process
 
     def watching(self):
         real_open_next(self)
         if self._upcoming is not None and self._ahead is not None and self._upcoming.video_id in self._ahead._opened:
             discarded.append(Path(self._upcoming.entry.uri).name)
 
+    checked: list[str] = []
+
+    def processing(self, item):
+        outcome = real_process(self, item)
+        if self._ahead is not None:  # the run that opens ahead (not the oracle's)
+            assert item.video_id not in self._ahead._opened  # closed at its turn, not left to the run's end
+            checked.append(Path(item.entry.uri).name)
+        return outcome
+
     monkeypatch.setattr(VideoPass, "_open_next", watching)
+    monkeypatch.setattr(VideoPass, "process", processing)
     run_extract(extract_options(corpus, out, sample="fps:2", size=128))
-    assert "f.png" in discarded  # opened ahead although it needed no decoding
+    assert "f.png" in discarded and "f.png" in checked  # opened ahead although it needed no decoding
     assert _ffmpeg_children() == []
     with monkeypatch.context() as mp:  # the same rerun, one video at a time (identities carry over a rerun)
         mp.setattr(VideoPass, "run", Stage.run)
