@@ -317,10 +317,14 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         """The stored detect work, unless its pair decision is not the one the current run would make:
         a fake's decision names the original it was made against (None when it was made for a reason
         of the run: the option off, the original not yet stored), so a changed option or original, or a
-        decision that can now be made, redoes the video (the same options give the same manifests)."""
+        decision that can now be made, redoes the video (the same options give the same manifests). So does
+        a fake's work stored with no decision at all (before pair-aware extraction existed, or when its
+        manifest named no original): an aligned fake is redone without the detector."""
         det = self.detect.load(video_id)
-        if det is None or det.outcome.pair_mode is None:
-            return det
+        if det is None:
+            return None
+        if det.outcome.pair_mode is None:
+            return None if det.ok and video_id in self.originals else det
         wanted = self.originals.get(video_id) if self.pair_aware else None
         return det if det.outcome.pair_original_id == wanted else None
 

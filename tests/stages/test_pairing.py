@@ -295,6 +295,28 @@ def test_release_shards_carry_each_aligned_fakes_mask_beside_its_crop(paired, tm
     assert "original_face_id" not in json.loads(members[f"{orig_ids[0]}.json"])
 
 
+def test_a_fake_stored_without_a_pair_decision_is_redone_from_its_original(paired, tmp_path):
+    """Work stored when the manifest named no original (as all work before pair-aware extraction): once the
+    original is named, the fake is redone, aligned from the original's stored work, with no detection."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("orig.mp4", "hue.mp4"):
+        (corpus / name).write_bytes((Path(paired["options"].corpus).parent / name).read_bytes())
+    manifest = corpus / "manifest.csv"
+    options = replace(paired["options"], corpus=str(manifest), out=str(tmp_path / "out"))
+    manifest.write_text("uri,label\norig.mp4,REAL\nhue.mp4,FAKE\n")
+    run_extract(options, CurateOptions(embedder="none"))
+    before = pl.read_parquet(tmp_path / "out" / "videos.parquet")
+    assert before["pair_mode"].to_list() == [None, None]
+    manifest.write_text("uri,label,original\norig.mp4,REAL,\nhue.mp4,FAKE,orig.mp4\n")
+    with CountingDetector(make_detector(options.detector_config())) as counter:
+        run_extract(options, CurateOptions(embedder="none"))
+    videos = pl.read_parquet(tmp_path / "out" / "videos.parquet").sort("uri")
+    assert videos["pair_mode"].to_list() == ["aligned", None] and counter.calls == 0
+    pairs = pl.read_parquet(tmp_path / "out" / "pairs.parquet")
+    assert pairs.height > 0 and set(pairs["paired_by"]) == {"aligned"}
+
+
 def test_a_release_loads_each_face_with_its_crop_and_an_aligned_fakes_mask(paired, tmp_path):
     """The loader hands out crops as crops and masks as masks: by sample, by face id, and from a shard's own
     index (the one an erasure's repack is read through)."""
