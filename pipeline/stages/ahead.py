@@ -18,7 +18,7 @@ video's turn comes, as that video's error.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -81,6 +81,30 @@ class OpenAhead:
     def warm(self) -> None:
         """Start the thread's probe child now, unless it runs (its imports overlap the model's load)."""
         _thread().submit(probe_start)
+
+    def with_next(self, items: Iterable[VideoInput]) -> Iterator[tuple[VideoInput, VideoInput | None]]:
+        """Each item with the one after it (None after the last); the opening thread's probe child is
+        started when there are items."""
+        items = iter(items)
+        upcoming = next(items, None)
+        if upcoming is not None:
+            self.warm()
+        while upcoming is not None:
+            item, upcoming = upcoming, next(items, None)
+            yield item, upcoming
+
+    def open_unless_done(self, item: VideoInput | None, stored: Callable[[VideoInput], object]) -> None:
+        """Open ``item`` when it will be decoded: no problem found when it was hashed, and no finished
+        work (``stored`` gives None). When its stored work cannot be read it is not opened: its own
+        turn reports that."""
+        if item is None or item.problem:
+            return
+        try:
+            unfinished = stored(item) is None
+        except Exception:
+            return
+        if unfinished:
+            self.open(item)
 
     def open(self, item: VideoInput) -> None:
         """Open ``item`` on the thread (once), its deadline pending until :meth:`take`."""

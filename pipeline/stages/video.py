@@ -235,13 +235,7 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         calling ``run_one`` from its threads probes and decodes in each thread, as before."""
         ahead = self._ahead = OpenAhead(self._open, self.timeout_s)
         try:
-            items = iter(items)
-            upcoming = next(items, None)
-            if upcoming is not None:
-                ahead.warm()
-            while upcoming is not None:
-                item, upcoming = upcoming, next(items, None)
-                self._upcoming = upcoming
+            for item, self._upcoming in ahead.with_next(items):
                 yield self.run_one(item)
         finally:
             self._ahead = self._upcoming = None
@@ -268,17 +262,9 @@ class VideoPass(Stage[VideoInput, VideoOutcome]):
         return Opened(info, frames, deadline)
 
     def _open_next(self) -> None:
-        """Open the run's next video ahead, when it will be decoded (when its stored work cannot be read,
-        it is not opened: its own turn reports that)."""
-        upcoming = self._upcoming
-        if self._ahead is None or upcoming is None or upcoming.problem:
-            return
-        try:
-            unfinished = self.stored(upcoming) is None
-        except Exception:
-            return
-        if unfinished:
-            self._ahead.open(upcoming)
+        """Open the run's next video ahead, when it will be decoded."""
+        if self._ahead is not None:
+            self._ahead.open_unless_done(self._upcoming, self.stored)
 
     def _decode_through(self, decoded: Prefetched, video_id: str, wanted: _Wanted) -> _Decoded:
         """Take the sampled frames ``decoded`` (decoding ahead, on a thread); detect on each (unless
